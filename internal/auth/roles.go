@@ -1,0 +1,91 @@
+package auth
+
+import "jiuzhu/internal/region"
+
+// Permission is a resource:action pair checked by route wrappers.
+type Permission string
+
+const (
+	RegistryRead   Permission = "registry:read"
+	RegistryWrite  Permission = "registry:write"
+	RegistryReveal Permission = "registry:reveal" // see a full ID number
+	UserAdmin      Permission = "user:admin"
+	AuditRead      Permission = "audit:read"
+)
+
+// Role is one of the jobs of DESIGN.md §1.
+type Role string
+
+const (
+	VillageAssistant    Role = "village_assistant"
+	TownshipCaseworker  Role = "township_caseworker"
+	TownshipReviewer    Role = "township_reviewer"
+	CountyApprover      Role = "county_approver"
+	VerificationOfficer Role = "verification_officer"
+	Supervisor          Role = "supervisor"
+	DepartmentOfficer   Role = "department_officer"
+	Auditor             Role = "auditor"
+	Admin               Role = "admin"
+)
+
+// RoleInfo says what a role may do and at which levels of the tree it may sit.
+type RoleInfo struct {
+	Role   Role
+	Label  string
+	Levels []int
+	Perms  []Permission
+}
+
+// Roles lists every role in the order the UI offers them.
+var Roles = []RoleInfo{
+	{VillageAssistant, "村（社区）协理员", []int{region.Village}, []Permission{RegistryRead, RegistryWrite}},
+	{TownshipCaseworker, "乡镇（街道）经办人", []int{region.Township}, []Permission{RegistryRead, RegistryWrite, RegistryReveal}},
+	{TownshipReviewer, "乡镇（街道）审核人", []int{region.Township}, []Permission{RegistryRead, RegistryWrite, RegistryReveal}},
+	{CountyApprover, "县级审批人", []int{region.County}, []Permission{RegistryRead, RegistryReveal}},
+	{VerificationOfficer, "核对中心核对员", []int{region.Province, region.City, region.County}, []Permission{RegistryRead, RegistryReveal}},
+	{Supervisor, "市/省级监管人员", []int{region.Province, region.City}, []Permission{RegistryRead}},
+	{DepartmentOfficer, "部门数据专员", []int{region.Province, region.City, region.County}, nil},
+	{Auditor, "审计/纪检人员", []int{region.Province, region.City, region.County}, []Permission{RegistryRead, AuditRead}},
+	{Admin, "系统管理员", []int{region.Province, region.City, region.County, region.Township}, []Permission{UserAdmin, RegistryRead, AuditRead}},
+}
+
+// Info returns a role's description.
+func Info(r Role) (RoleInfo, bool) {
+	for _, ri := range Roles {
+		if ri.Role == r {
+			return ri, true
+		}
+	}
+	return RoleInfo{}, false
+}
+
+// Has reports whether a role holds a permission.
+func (r Role) Has(p Permission) bool {
+	ri, _ := Info(r)
+	for _, q := range ri.Perms {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// Label is the Chinese name of the role.
+func (r Role) Label() string {
+	ri, ok := Info(r)
+	if !ok {
+		return string(r)
+	}
+	return ri.Label
+}
+
+// AllowedAt reports whether the role may be bound to a node of that level.
+func (r Role) AllowedAt(level int) bool {
+	ri, _ := Info(r)
+	for _, l := range ri.Levels {
+		if l == level {
+			return true
+		}
+	}
+	return false
+}

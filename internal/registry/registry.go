@@ -225,7 +225,8 @@ func (s *Service) SearchByName(ctx context.Context, c Caller, regionCode, name s
 	if limit <= 0 || limit > 100 {
 		limit = 50
 	}
-	rows, err := s.DB.QueryContext(ctx, `SELECT `+prefixed("p.", personCols)+`, h.hh_no FROM persons p LEFT JOIN households h ON h.id = p.household_id
+	rows, err := s.DB.QueryContext(ctx, `SELECT p.id, COALESCE(p.household_id, 0), p.region_code, p.id_masked, p.name, p.sex, p.birth_date, p.phone, p.relation, p.co_resident,
+		p.disability_kind, p.disability_level, p.self_care_items, p.student, p.serious_illness, p.able_to_work, p.status, p.version, h.hh_no FROM persons p LEFT JOIN households h ON h.id = p.household_id
 		WHERE p.region_code LIKE $1 || '%' AND p.name LIKE $2 || '%' ORDER BY p.name, p.region_code LIMIT $3`, scope, escapeLike(name), limit+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("registry: search: %w", err)
@@ -348,19 +349,6 @@ func (s *Service) Count(ctx context.Context, c Caller) (Counts, error) {
 		return n, fmt.Errorf("registry: count: %w", err)
 	}
 	return n, nil
-}
-
-func prefixed(p, cols string) string {
-	parts := strings.Split(cols, ",")
-	for i, c := range parts {
-		c = strings.TrimSpace(c)
-		if strings.HasPrefix(c, "COALESCE(") {
-			parts[i] = "COALESCE(" + p + strings.TrimPrefix(c, "COALESCE(")
-		} else {
-			parts[i] = p + c
-		}
-	}
-	return strings.Join(parts, ", ")
 }
 
 func escapeLike(s string) string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -112,13 +113,13 @@ func (s *Service) CreateHousehold(ctx context.Context, c Caller, in HouseholdInp
 	var h *Household
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		now := s.now()
-		var seq int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) + 1 FROM households WHERE region_code = $1`, r.Code).Scan(&seq); err != nil {
+		no, err := nextHouseholdNo(ctx, tx, r.Code)
+		if err != nil {
 			return err
 		}
-		h = &Household{No: fmt.Sprintf("%s%05d", r.Code, seq), Region: r.Code, RegionName: s.Tree.FullName(r.Code), Hukou: in.Hukou,
+		h = &Household{No: no, Region: r.Code, RegionName: s.Tree.FullName(r.Code), Hukou: in.Hukou,
 			Address: in.Address, Phone: in.Phone, Status: "active", Version: 1, CreatedAt: now, UpdatedAt: now}
-		err := tx.QueryRowContext(ctx, `INSERT INTO households (hh_no, region_code, hukou, address, phone, status, version, created_at, updated_at)
+		err = tx.QueryRowContext(ctx, `INSERT INTO households (hh_no, region_code, hukou, address, phone, status, version, created_at, updated_at)
 			VALUES ($1,$2,$3,$4,$5,'active',1,$6,$6) RETURNING id`, h.No, h.Region, h.Hukou, h.Address, h.Phone, now).Scan(&h.ID)
 		if err != nil {
 			return fmt.Errorf("registry: create household: %w", err)
@@ -137,6 +138,21 @@ func (s *Service) CreateHousehold(ctx context.Context, c Caller, in HouseholdInp
 		return nil, err
 	}
 	return h, nil
+}
+
+// nextHouseholdNo numbers households per village: the village code and a
+// five-digit sequence. The number stays with the household when it moves, so the
+// next one follows the highest ever issued with this village's prefix.
+func nextHouseholdNo(ctx context.Context, tx *sql.Tx, village string) (string, error) {
+	var last string
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(hh_no), '') FROM households WHERE hh_no LIKE $1 || '%'`, village).Scan(&last); err != nil {
+		return "", fmt.Errorf("registry: household number: %w", err)
+	}
+	seq := 0
+	if len(last) == len(village)+5 {
+		seq, _ = strconv.Atoi(last[len(village):])
+	}
+	return fmt.Sprintf("%s%05d", village, seq+1), nil
 }
 
 // attachPerson inserts a person into a household, or re-attaches a registered
@@ -437,11 +453,11 @@ func (s *Service) Split(ctx context.Context, c Caller, hhID int64, hhVersion int
 			address = h.Address
 		}
 		now := s.now()
-		var seq int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) + 1 FROM households WHERE region_code = $1`, h.Region).Scan(&seq); err != nil {
+		no, err := nextHouseholdNo(ctx, tx, h.Region)
+		if err != nil {
 			return err
 		}
-		nh = &Household{No: fmt.Sprintf("%s%05d", h.Region, seq), Region: h.Region, RegionName: h.RegionName, Hukou: h.Hukou, Address: strings.TrimSpace(address),
+		nh = &Household{No: no, Region: h.Region, RegionName: h.RegionName, Hukou: h.Hukou, Address: strings.TrimSpace(address),
 			Phone: h.Phone, Status: "active", Version: 1, CreatedAt: now, UpdatedAt: now}
 		if err := tx.QueryRowContext(ctx, `INSERT INTO households (hh_no, region_code, hukou, address, phone, status, version, created_at, updated_at)
 			VALUES ($1,$2,$3,$4,$5,'active',1,$6,$6) RETURNING id`, nh.No, nh.Region, nh.Hukou, nh.Address, nh.Phone, now).Scan(&nh.ID); err != nil {

@@ -160,8 +160,8 @@ var programmes = enum{
 
 func (p Programme) String() string { return programmes[p].Name }
 
-// Programmes lists the programme names and labels.
-func Programmes() []Kind { return append([]Kind(nil), programmes...) }
+// ProgrammeKinds lists the programme names and labels.
+func ProgrammeKinds() []Kind { return append([]Kind(nil), programmes...) }
 
 type relation uint8
 

@@ -185,10 +185,15 @@ func (t *Tree) Path(code string) []*Region {
 	return path
 }
 
-// FullName joins the names from the city down, as an address is written.
+// FullName joins the names from the city down, as an address is written; the
+// province alone is named as itself.
 func (t *Tree) FullName(code string) string {
+	path := t.Path(code)
+	if len(path) == 1 {
+		return path[0].Name
+	}
 	var b strings.Builder
-	for _, r := range t.Path(code) {
+	for _, r := range path {
 		if r.Level > Province {
 			b.WriteString(r.Name)
 		}

@@ -1,0 +1,182 @@
+// Package server assembles the platform: it opens and migrates the database,
+// loads the region tree and keys, and serves the web pages, the API, the probes
+// and the metrics from one handler.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"jiuzhu/internal/api"
+	"jiuzhu/internal/auth"
+	"jiuzhu/internal/config"
+	"jiuzhu/internal/crypt"
+	"jiuzhu/internal/db"
+	"jiuzhu/internal/region"
+	"jiuzhu/internal/registry"
+	"jiuzhu/internal/web"
+)
+
+// App is the running platform's shared state; handlers are stateless beyond it.
+type App struct {
+	Cfg      config.Config
+	DB       *db.DB
+	Tree     *region.Tree
+	Keys     *crypt.Keys
+	Auth     *auth.Service
+	Registry *registry.Service
+	Log      *slog.Logger
+}
+
+// Open connects to the configured database, applies migrations and stores the
+// region tree on first start.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	var keys *crypt.Keys
+	var err error
+	if cfg.KeySM4 != "" {
+		keys, err = crypt.New(cfg.KeySM4, cfg.KeyHMAC)
+	} else {
+		keys, err = crypt.LoadOrCreate(cfg.DataDir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	tree, err := region.Load()
+	if err != nil {
+		return nil, err
+	}
+	d, err := db.Open(ctx, cfg.DatabaseURL())
+	if err != nil {
+		return nil, err
+	}
+	n, err := d.Migrate(ctx)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	if n > 0 {
+		log.Info("database migrated", "applied", n, "db", d.URL)
+	}
+	if stored, err := tree.Store(ctx, d); err != nil {
+		d.Close()
+		return nil, err
+	} else if stored {
+		c := tree.Count()
+		log.Info("region tree loaded", "cities", c[region.City], "counties", c[region.County], "townships", c[region.Township], "villages", c[region.Village])
+	}
+	a := &App{Cfg: cfg, DB: d, Tree: tree, Keys: keys, Log: log}
+	a.Auth = &auth.Service{DB: d, Tree: tree, Demo: cfg.Demo}
+	a.Registry = &registry.Service{DB: d, Keys: keys, Tree: tree}
+	return a, nil
+}
+
+// Close releases the database.
+func (a *App) Close() error { return a.DB.Close() }
+
+// EnsureAdmin creates the first administrator when there are no users, with a
+// random password that is printed once and must be changed at first login.
+func (a *App) EnsureAdmin(ctx context.Context) (string, error) {
+	var n int
+	if err := a.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM users`).Scan(&n); err != nil {
+		return "", fmt.Errorf("server: count users: %w", err)
+	}
+	if n > 0 {
+		return "", nil
+	}
+	b := make([]byte, 9)
+	rand.Read(b)
+	pw := "A1" + base64.RawURLEncoding.EncodeToString(b)
+	_, err := a.Auth.Create(ctx, nil, auth.NewUser{Username: "admin", DisplayName: "省级系统管理员", Role: auth.Admin, Region: a.Tree.Root.Code, Password: pw, MustChange: true})
+	if err != nil {
+		return "", err
+	}
+	return pw, nil
+}
+
+// Handler returns the whole HTTP surface.
+func (a *App) Handler() (http.Handler, error) {
+	mux := http.NewServeMux()
+	w, err := web.New(&web.Server{Auth: a.Auth, Registry: a.Registry, Tree: a.Tree, Secure: a.Cfg.SecureCookies, Demo: a.Cfg.Demo, Log: a.Log})
+	if err != nil {
+		return nil, err
+	}
+	w.Routes(mux)
+	(&api.API{Auth: a.Auth, Registry: a.Registry, Tree: a.Tree, DB: a.DB, Log: a.Log}).Routes(mux)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jiuzhu_http_requests_total", Help: "HTTP requests by route pattern and status."}, []string{"route", "code"})
+	dur := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "jiuzhu_http_request_seconds", Help: "HTTP request latency by route pattern.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"route"})
+	reg.MustRegister(reqs, dur, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jiuzhu_db_open_connections", Help: "Open database connections."},
+		func() float64 { return float64(a.DB.Stats().OpenConnections) }))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		ok, err := a.DB.SchemaCurrent(ctx)
+		if err == nil {
+			err = a.DB.PingContext(ctx)
+		}
+		if err != nil || !ok {
+			http.Error(w, "database not ready", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+
+	var h http.Handler = mux
+	h = http.NewCrossOriginProtection().Handler(h)
+	h = a.observe(h, reqs, dur)
+	h = securityHeaders(h)
+	return h, nil
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// observe logs and counts each request by its route pattern. The query string
+// is never logged: it may carry an ID number.
+func (a *App) observe(next http.Handler, reqs *prometheus.CounterVec, dur *prometheus.HistogramVec) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		elapsed := time.Since(start)
+		reqs.WithLabelValues(route, fmt.Sprint(sw.status)).Inc()
+		dur.WithLabelValues(route).Observe(elapsed.Seconds())
+		a.Log.Info("http", "method", r.Method, "route", route, "status", sw.status, "ms", elapsed.Milliseconds())
+	})
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'")
+		next.ServeHTTP(w, r)
+	})
+}

@@ -31,19 +31,19 @@ var System = Actor{Username: "system", Role: "system", Region: "360000000000"}
 
 // Entry is one row of the log.
 type Entry struct {
-	Seq        int64
-	At         time.Time
-	UserID     int64
-	Username   string
-	Role       string
-	UserRegion string
-	Action     string
-	ObjectType string
-	ObjectID   string
-	Region     string
-	Detail     string
-	PrevHash   string
-	Hash       string
+	Seq        int64     `json:"seq"`
+	At         time.Time `json:"at"`
+	UserID     int64     `json:"user_id"`
+	Username   string    `json:"username"`
+	Role       string    `json:"role"`
+	UserRegion string    `json:"user_region"`
+	Action     string    `json:"action"`
+	ObjectType string    `json:"object_type"`
+	ObjectID   string    `json:"object_id"`
+	Region     string    `json:"region"`
+	Detail     string    `json:"detail"`
+	PrevHash   string    `json:"prev_hash"`
+	Hash       string    `json:"hash"`
 }
 
 func (e *Entry) computeHash() string {

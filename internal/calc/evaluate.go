@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"jiuzhu/internal/money"
 	"jiuzhu/internal/policy"
@@ -96,6 +97,7 @@ type evaluation struct {
 	err   error
 
 	cur         *ProgrammeResult
+	traced      uint64 // parameters already in the current programme's trace
 	reasonStart int
 	memberStart int
 
@@ -181,6 +183,7 @@ func (x *evaluation) run() {
 func (x *evaluation) begin(pr *ProgrammeResult) {
 	*pr = ProgrammeResult{}
 	x.cur = pr
+	x.traced = 0
 	x.reasonStart = len(x.r.reasonArena)
 	x.memberStart = len(x.r.memberArena)
 }
@@ -212,9 +215,10 @@ func (x *evaluation) param(p paramID) *policy.Value {
 		return &zeroValue
 	}
 	v := &x.b.vals[p]
-	if x.trace {
+	if x.trace && x.traced&(1<<p) == 0 {
+		x.traced |= 1 << p
 		x.cur.Trace = append(x.cur.Trace, TraceStep{
-			Step: "参数", Parameter: v.Name, ParameterValue: v.String(), Start: v.Start.Format("2006-01-02"),
+			Step: "参数", Parameter: v.Name, ParameterValue: v.String(), Start: v.Start.Format(time.DateOnly),
 			Region: v.Region, Reference: v.Reference, Demo: v.Demo,
 		})
 	}

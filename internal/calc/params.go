@@ -166,3 +166,6 @@ func (c *bundleCache) get(set *policy.Set, region string, day civil) *bundle {
 	c.mu.Unlock()
 	return b
 }
+
+// The trace de-duplicates parameters with a 64-bit set.
+var _ [64 - numParams]struct{}

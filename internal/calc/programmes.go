@@ -88,6 +88,7 @@ func (x *evaluation) tekunAmount(i int) {
 	amount := basic + care
 	f.tekun = true
 	pr.Eligible = true
+	pr.Category = category
 	pr.MonthlyFen += amount
 	x.addMember(MemberResult{ID: m.ID, Eligible: true, MonthlyFen: amount, Category: category, CareTier: tier})
 	x.say(rTkEligible, m.ID, tierText, int64(basic), int64(care), int64(amount), int64(m.SelfCareFailedItems))

@@ -1,7 +1,6 @@
 package calc
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -27,9 +26,6 @@ const (
 )
 
 var rules2021From = civil{2021, 7, 1}
-
-// ErrUnknownRegion is wrapped when Options.KnownRegion refuses the region.
-var ErrUnknownRegion = errors.New("unknown region")
 
 // Evaluator evaluates situations against one parameter set, caching the
 // parameters resolved per region and date. It is safe for concurrent use.
@@ -67,7 +63,7 @@ func (e *Evaluator) EvaluateInto(sit *Situation, r *Result) error {
 		}
 	}
 	if e.opts.KnownRegion != nil && !e.opts.KnownRegion(sit.Region) {
-		return &InputError{Path: "region", Msg: fmt.Sprintf("%v %q", ErrUnknownRegion, sit.Region)}
+		return inputErr("region", "unknown region code %q", sit.Region)
 	}
 	x := evaluation{
 		sit:   sit,
@@ -102,7 +98,6 @@ type evaluation struct {
 	memberStart int
 
 	mf       []memberFacts
-	mfBuf    [12]memberFacts
 	std      money.Fen // dibao standard for the household's hukou
 	n        int64     // counted members
 	income   money.Fen // counted household income
@@ -159,12 +154,6 @@ func (x *evaluation) run() {
 		}
 	}
 	x.prepare()
-	steps := [numProgrammes]func(*evaluation){
-		Dibao: (*evaluation).dibao, Marginal: (*evaluation).marginal, Tekun: (*evaluation).tekun,
-		Orphan: (*evaluation).orphan, UnattendedChild: (*evaluation).unattended,
-		DisabilityLiving: (*evaluation).disabilityLiving, DisabilityCare: (*evaluation).disabilityCare,
-		Temporary: (*evaluation).temporary, PriceSubsidy: (*evaluation).priceSubsidy,
-	}
 	// Dependencies come first in this order.
 	order := [numProgrammes]Programme{Dibao, Marginal, Tekun, Orphan, UnattendedChild, DisabilityLiving, DisabilityCare, Temporary, PriceSubsidy}
 	for _, p := range order {
@@ -172,11 +161,36 @@ func (x *evaluation) run() {
 			continue
 		}
 		x.begin(&r.Programmes.res[p])
-		steps[p](x)
+		x.programme(p)
 		x.end()
 		if x.err != nil {
 			return
 		}
+	}
+}
+
+// programme dispatches with a switch rather than a table of functions, which
+// would make the evaluation state escape to the heap.
+func (x *evaluation) programme(p Programme) {
+	switch p {
+	case Dibao:
+		x.dibao()
+	case Marginal:
+		x.marginal()
+	case Tekun:
+		x.tekun()
+	case Orphan:
+		x.children(isOrphan, rOrphanYes, rOrphanNone)
+	case UnattendedChild:
+		x.unattended()
+	case DisabilityLiving:
+		x.disabilityLiving()
+	case DisabilityCare:
+		x.disabilityCare()
+	case Temporary:
+		x.temporary()
+	case PriceSubsidy:
+		x.priceSubsidy()
 	}
 }
 
@@ -244,12 +258,11 @@ func (x *evaluation) stepFen(step, member string, f money.Fen) {
 // household member (DB-02), counted incomes (DB-14..16) and the asset test.
 func (x *evaluation) prepare() {
 	h := x.h
-	if len(h.Members) <= len(x.mfBuf) {
-		x.mf = x.mfBuf[:len(h.Members)]
-		clear(x.mf)
-	} else {
-		x.mf = make([]memberFacts, len(h.Members))
+	if cap(x.r.facts) < len(h.Members) {
+		x.r.facts = make([]memberFacts, len(h.Members), max(len(h.Members), 8))
 	}
+	x.mf = x.r.facts[:len(h.Members)]
+	clear(x.mf)
 	// The household's dibao standard is traced in the dibao programme; here it
 	// is read without a programme to attach the trace to.
 	p := x.stdParam()

@@ -33,6 +33,9 @@ func (x *evaluation) tekun() {
 		candidates++
 		x.say(why, m.ID, "", int64(f.age), int64(minorAge), 0, 0)
 		// TK-03: no means of living.
+		if x.trace {
+			x.stepFen("特困收入（不计基础养老金、高龄津贴、优抚金等）", m.ID, f.tekunIncome)
+		}
 		if f.tekunIncome >= x.std {
 			x.say(rTkIncome, m.ID, x.hukouText(), int64(f.tekunIncome), int64(x.std), 0, 0)
 			continue
@@ -43,8 +46,8 @@ func (x *evaluation) tekun() {
 			continue
 		}
 		// TK-04: supporters.
-		if who := x.ableSupporter(i); who != "" {
-			x.say(rTkSupporter, m.ID, who, 0, 0, 0, 0)
+		if label, id, found := x.ableSupporter(i); found {
+			x.r.reasonArena = append(x.r.reasonArena, Reason{code: rTkSupporter, member: m.ID, text: label, text2: id})
 			continue
 		}
 		x.tekunAmount(i)
@@ -98,10 +101,10 @@ func (x *evaluation) tekunAmount(i int) {
 	}
 }
 
-// ableSupporter returns a description of the first supporter of member i who
-// is able to support (TK-04), or "" when there is none. Household members
-// with a support duty count as supporters too.
-func (x *evaluation) ableSupporter(i int) string {
+// ableSupporter finds the first supporter of member i who is able to support
+// (TK-04): its relation label and, for a household member, its id. Household
+// members with a support duty count as supporters too.
+func (x *evaluation) ableSupporter(i int) (label, id string, found bool) {
 	h := x.h
 	for j := range h.Supporters {
 		sp := &h.Supporters[j]
@@ -109,7 +112,7 @@ func (x *evaluation) ableSupporter(i int) string {
 			continue
 		}
 		if !x.supporterUnable(sp.birth.age(x.sit.day), sp.OnDibao, sp.OnTekun, sp.Disability, sp.MonthlyIncomeFen, sp.AssetsWithinRules, sp.status) {
-			return relations[relations.index(sp.Relation)].Label
+			return relations[relations.index(sp.Relation)].Label, "", true
 		}
 	}
 	me := h.Members[i].rel
@@ -130,10 +133,10 @@ func (x *evaluation) ableSupporter(i int) string {
 		}
 		onDibao := h.Current != nil && h.Current.prog == Dibao
 		if !x.supporterUnable(of.age, onDibao, false, o.Disability, of.income, x.assetBad.code == 0, st) {
-			return "同户" + relations[o.rel].Label + " " + o.ID
+			return relations[o.rel].Label, o.ID, true
 		}
 	}
-	return ""
+	return "", "", false
 }
 
 // supportDuty reports whether a household member with relation other (to the
@@ -203,6 +206,10 @@ func (x *evaluation) temporary() {
 	}
 	limit := x.ratio(capParam).MulFen(x.std)
 	need := req.NeedFen
+	if x.trace {
+		x.stepFen("一般救助上限（倍数 × 低保标准）", "", limit)
+		x.stepFen("救助需求", "", need)
+	}
 	amount := need
 	pr.Category = "ordinary"
 	if need <= limit {
@@ -259,12 +266,6 @@ func isUnattended(m *Member) bool {
 	return isUnableParent(a) && (isUnableParent(b) || isGone(b)) || isGone(a) && isUnableParent(b)
 }
 
-// orphan applies ER-01 with the ER-04 top-up against benefits the child
-// already receives.
-func (x *evaluation) orphan() {
-	x.children(isOrphan, rOrphanYes, rOrphanNone)
-}
-
 // unattended applies ER-02 and ER-04.
 func (x *evaluation) unattended() {
 	if !x.flag(pUnattendedInForce) {
@@ -274,6 +275,8 @@ func (x *evaluation) unattended() {
 	x.children(isUnattended, rUnattendedYes, rUnattendedNone)
 }
 
+// children applies ER-01 (orphans) or ER-02 (de-facto-unattended children),
+// with the ER-04 top-up against benefits the child already receives.
 func (x *evaluation) children(qualifies func(*Member) bool, yes, none reasonCode) {
 	pr := x.cur
 	limit := int(x.count(pChildAgeLimit))
@@ -436,6 +439,9 @@ func (x *evaluation) priceSubsidy() {
 	}
 	if minimum := x.fen(pPriceMinimum); per < minimum {
 		per = minimum
+	}
+	if x.trace {
+		x.stepFen("每人每月补贴", "", per)
 	}
 	cur := x.h.Current
 	onDibao := x.dibaoHH || cur != nil && cur.prog == Dibao

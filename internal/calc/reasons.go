@@ -13,6 +13,7 @@ type Reason struct {
 	code   reasonCode
 	member string
 	text   string
+	text2  string
 	v      [4]int64
 }
 
@@ -185,7 +186,11 @@ func (r Reason) AppendText(b []byte) []byte {
 		s("不低于", r.text, "低保标准 ")
 		yuan(1)
 	case rTkSupporter:
-		s("有具备赡养、抚养或扶养能力的义务人（", r.text, "），不属于特困人员（TK-04）")
+		if r.text2 != "" {
+			s("有具备赡养、抚养或扶养能力的义务人（同户", r.text, " ", r.text2, "），不属于特困人员（TK-04）")
+		} else {
+			s("有具备赡养、抚养或扶养能力的义务人（", r.text, "），不属于特困人员（TK-04）")
+		}
 	case rTkEligible:
 		s("认定为特困人员：基本生活 ")
 		yuan(0)

@@ -17,6 +17,7 @@ type Result struct {
 	// households allocates nothing once warm.
 	reasonArena []Reason
 	memberArena []MemberResult
+	facts       []memberFacts
 }
 
 // Programmes holds one result per requested programme; it marshals as a JSON

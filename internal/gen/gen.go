@@ -13,7 +13,6 @@ import (
 	"iter"
 	"math"
 	"runtime"
-	"sort"
 	"strings"
 	"time"
 
@@ -23,15 +22,15 @@ import (
 
 // Options say what to generate.
 type Options struct {
-	// Scale multiplies the 2019 figures: 1 is the whole province (about 4.4 M
+	// Scale multiplies the 2019 figures: 1 is the whole province (about 4.1 M
 	// persons), 0.002 a few thousand.
 	Scale float64
 	// Seed makes the output: the same seed, scale and regions give the same
 	// households, persons and ID numbers.
 	Seed int64
-	// Regions limits the output to the villages under these codes (for a demo,
-	// one or two counties). Empty means the whole province. A village gets the
-	// same households whichever regions are chosen.
+	// Regions limits the output to these counties, cities (for a demo, one or
+	// two counties). Empty means the whole province. A county gets the same
+	// households whichever regions are chosen.
 	Regions []string
 	// Now is the reference date for ages and the created_at of every row.
 	Now time.Time
@@ -161,12 +160,12 @@ func (s Stats) Rows() int64 { return s.Households + s.Persons + s.Supporters + s
 type Generator struct {
 	opts  Options
 	tree  *region.Tree
-	units [][]*village // selected villages grouped by county, in code order
+	units []*county // the selected counties, in code order
 	stats Stats
 }
 
 // New plans the province: it checks the options, weighs every village and
-// counts what will be generated, without generating anyone yet.
+// counts what will be generated, without drawing anyone yet.
 func New(opts Options, tree *region.Tree) (*Generator, error) {
 	if opts.Scale <= 0 || math.IsNaN(opts.Scale) || math.IsInf(opts.Scale, 0) {
 		return nil, fmt.Errorf("gen: scale must be a positive number, got %v", opts.Scale)
@@ -176,18 +175,14 @@ func New(opts Options, tree *region.Tree) (*Generator, error) {
 	}
 	opts.Now = opts.Now.UTC()
 	g := &Generator{opts: opts, tree: tree}
-	all := planVillages(tree, opts.Seed, opts.Scale)
-	selected, err := selectVillages(tree, all, opts.Regions)
+	var err error
+	g.units, err = selectCounties(tree, planCounties(tree, opts.Seed, opts.Scale), opts.Regions)
 	if err != nil {
 		return nil, err
 	}
 	g.stats.Recipients = map[Programme]int64{}
-	for _, v := range selected {
-		if len(g.units) == 0 || g.units[len(g.units)-1][0].county() != v.county() {
-			g.units = append(g.units, nil)
-		}
-		g.units[len(g.units)-1] = append(g.units[len(g.units)-1], v)
-		v.count(&g.stats, opts.Seed)
+	for _, c := range g.units {
+		c.count(&g.stats, opts.Seed)
 	}
 	return g, nil
 }
@@ -195,29 +190,7 @@ func New(opts Options, tree *region.Tree) (*Generator, error) {
 // Stats returns the exact counts of what the generator produces.
 func (g *Generator) Stats() Stats { return g.stats }
 
-// selectVillages keeps the villages under any of the codes, in code order.
-func selectVillages(tree *region.Tree, all map[string]*village, codes []string) ([]*village, error) {
-	if len(codes) == 0 {
-		codes = []string{tree.Root.Code}
-	}
-	seen := map[string]bool{}
-	var out []*village
-	for _, c := range codes {
-		if _, ok := tree.Get(c); !ok {
-			return nil, fmt.Errorf("gen: unknown region %q", c)
-		}
-		for _, r := range tree.Villages(c) {
-			if !seen[r.Code] {
-				seen[r.Code] = true
-				out = append(out, all[r.Code])
-			}
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].r.Code < out[j].r.Code })
-	return out, nil
-}
-
-// All yields the households in village code order.
+// All yields the households in household number order.
 func (g *Generator) All(ctx context.Context) iter.Seq2[*Household, error] {
 	return g.households(ctx, nil, 0)
 }
@@ -239,12 +212,12 @@ func (g *Generator) households(ctx context.Context, keys *crypt.Keys, seal int) 
 		workers := runtime.GOMAXPROCS(0)
 		// Each county gets a result slot; slots are queued in county order and
 		// at most `workers` of them wait, which bounds the memory in flight.
-		pending := make(chan chan []*Household, workers)
+		pending := make(chan chan countyResult, workers)
 		sem := make(chan struct{}, workers)
 		go func() {
 			defer close(pending)
 			for _, unit := range g.units {
-				slot := make(chan []*Household, 1)
+				slot := make(chan countyResult, 1)
 				select {
 				case pending <- slot:
 				case <-ctx.Done():
@@ -257,19 +230,24 @@ func (g *Generator) households(ctx context.Context, keys *crypt.Keys, seal int) 
 				}
 				go func() {
 					defer func() { <-sem }()
-					slot <- g.county(unit, keys, seal)
+					hh, err := g.county(unit, keys, seal)
+					slot <- countyResult{hh, err}
 				}()
 			}
 		}()
 		for slot := range pending {
-			var hh []*Household
+			var res countyResult
 			select {
-			case hh = <-slot:
+			case res = <-slot:
 			case <-ctx.Done():
 				yield(nil, fmt.Errorf("gen: %w", ctx.Err()))
 				return
 			}
-			for _, h := range hh {
+			if res.err != nil {
+				yield(nil, res.err)
+				return
+			}
+			for _, h := range res.households {
 				if !yield(h, nil) {
 					return
 				}
@@ -281,21 +259,23 @@ func (g *Generator) households(ctx context.Context, keys *crypt.Keys, seal int) 
 	}
 }
 
-// county generates the villages of one county in order. The ID sequence
-// numbers are kept per county, which is what makes every ID number unique.
-func (g *Generator) county(unit []*village, keys *crypt.Keys, seal int) []*Household {
-	ids := newIDAllocator(unit[0].county())
-	accounts := newAccountAllocator(unit[0].county())
-	var out []*Household
-	for _, v := range unit {
-		out = append(out, v.generate(g.tree, g.opts, ids, accounts)...)
+type countyResult struct {
+	households []*Household
+	err        error
+}
+
+// county generates one county's households, sealing them if asked.
+func (g *Generator) county(c *county, keys *crypt.Keys, seal int) ([]*Household, error) {
+	out, err := c.generate(g.tree, g.opts)
+	if err != nil {
+		return nil, err
 	}
 	if keys != nil && seal != 0 {
 		for _, h := range out {
 			sealHousehold(h, keys, seal)
 		}
 	}
-	return out
+	return out, nil
 }
 
 func sealHousehold(h *Household, keys *crypt.Keys, seal int) {

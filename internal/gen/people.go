@@ -11,14 +11,13 @@ import (
 	"jiuzhu/internal/region"
 )
 
-// builder draws the people of one village.
+// builder draws the people of one county; v is the village of the household
+// being drawn.
 type builder struct {
-	rng      *rand.Rand
-	v        *village
-	tree     *region.Tree
-	now      time.Time
-	ids      *idAllocator
-	accounts *accountAllocator
+	rng  *rand.Rand
+	tree *region.Tree
+	now  time.Time
+	v    village
 }
 
 // age bands: [lo, hi] inclusive, with a probability.
@@ -278,14 +277,19 @@ func (b *builder) cover(members []*Person, covered int) {
 	}
 	order := make([]*Person, len(members))
 	copy(order, members)
+	// Uncovered first: working-age members, then the others; the head, who
+	// applied, last.
 	rank := func(p *Person) int {
+		working := p.age >= 18 && p.age < 60
 		switch {
-		case p.age >= 18 && p.age < 60 && p.Relation != "head":
+		case working && p.Relation != "head":
 			return 0
-		case p.age >= 18 && p.age < 60:
+		case working:
 			return 1
+		case p.Relation != "head":
+			return 2
 		}
-		return 2
+		return 3
 	}
 	sort.SliceStable(order, func(i, j int) bool { return rank(order[i]) < rank(order[j]) })
 	away := 0.4
@@ -295,7 +299,7 @@ func (b *builder) cover(members []*Person, covered int) {
 	for i, p := range order {
 		if i >= len(members)-covered {
 			p.Programmes = prog
-		} else if rank(p) < 2 && b.chance(away) {
+		} else if p.age >= 18 && p.age < 60 && b.chance(away) {
 			p.CoResident = false
 		}
 	}
@@ -444,12 +448,20 @@ func (b *builder) finish(p *Person) {
 // supporters draws the household's legal supporters living elsewhere. Those of
 // an extreme-poverty household are unable to support (TK-04): severely
 // disabled, or old and on dibao themselves.
-func (b *builder) supporters(members []*Person, n int, tekun bool) ([]*Supporter, error) {
+func (b *builder) supporters(members []*Person, n int, tekun bool, ids *idAllocator) ([]*Supporter, error) {
 	head := members[0]
-	hasAdultChild, hasMinor := false, false
+	hasAdultChild, hasSpouse, minorChildren, minorGrandchildren := false, false, false, false
 	for _, m := range members {
-		hasAdultChild = hasAdultChild || m.Relation == "child" && m.age >= 18
-		hasMinor = hasMinor || (m.Relation == "child" || m.Relation == "grandchild") && m.age < 18
+		switch {
+		case m.Relation == "spouse":
+			hasSpouse = true
+		case m.Relation == "child" && m.age >= 18:
+			hasAdultChild = true
+		case m.Relation == "child":
+			minorChildren = true
+		case m.Relation == "grandchild" && m.age < 18:
+			minorGrandchildren = true
+		}
 	}
 	family := familyName(members)
 	var out []*Supporter
@@ -460,16 +472,19 @@ func (b *builder) supporters(members []*Person, n int, tekun bool) ([]*Supporter
 		case head.age >= 55 && !hasAdultChild:
 			s.Relation, s.Duty = "child", "maintenance"
 			age = clamp(head.age-22-b.rng.IntN(14), 18, 80)
-		case hasMinor:
+		case minorGrandchildren: // the children's parent works away
 			s.Relation, s.Duty = "parent", "upbringing"
-			age = 25 + b.rng.IntN(20)
+			age = clamp(head.age-22-b.rng.IntN(14), 18, 60)
+		case minorChildren && !hasSpouse: // a parent living apart
+			s.Relation, s.Duty = "parent", "upbringing"
+			age = clamp(head.age-5+b.rng.IntN(11), 18, 70)
 		default:
 			s.Relation, s.Duty = "sibling", "spousal"
 			age = clamp(head.age-8+b.rng.IntN(17), 18, 90)
 		}
 		male := b.chance(0.55)
 		s.Name = family + givenName(b.rng, b.now.Year()-age, male)
-		s.Address = workPlaces[b.rng.IntN(len(workPlaces))] + fmt.Sprintf("%d号", 1+b.rng.IntN(300))
+		s.Address = fmt.Sprintf("%s%s%d号", workPlaces[b.rng.IntN(len(workPlaces))], roads[b.rng.IntN(len(roads))], 1+b.rng.IntN(300))
 		s.MonthlyIncomeFen = int64(2000+b.rng.IntN(51)*100) * 100
 		switch {
 		case tekun && age >= 60:
@@ -480,7 +495,7 @@ func (b *builder) supporters(members []*Person, n int, tekun bool) ([]*Supporter
 		default:
 			s.OnDibao = b.chance(0.05)
 		}
-		birth, id, err := b.ids.assign(b.rng, b.now, age, male)
+		birth, id, err := ids.assign(b.rng, b.now, age, male)
 		if err != nil {
 			return nil, err
 		}
@@ -515,26 +530,41 @@ func (b *builder) address(k kind) string {
 	return fmt.Sprintf("%s%d组%d号", place, 1+b.rng.IntN(12), 1+b.rng.IntN(80))
 }
 
-// generate draws the village's households in order.
-func (v *village) generate(tree *region.Tree, opts Options, ids *idAllocator, accounts *accountAllocator) ([]*Household, error) {
-	rng := v.rng(opts.Seed)
-	q := v.quotas()
-	shapes := v.shapes(rng, q)
-	b := &builder{rng: rng, v: v, tree: tree, now: opts.Now, ids: ids, accounts: accounts}
+// generate draws the county's households in order. ID and account numbers
+// are numbered per county, which is what makes them unique.
+func (c *county) generate(tree *region.Tree, opts Options) ([]*Household, error) {
+	rng := c.rng(opts.Seed)
+	shapes := c.shapes(rng)
+	ids := newIDAllocator(c.code)
+	accounts := newAccountAllocator(c.code)
+	b := &builder{rng: rng, tree: tree, now: opts.Now}
 	members := make([][]*Person, len(shapes))
-	var dibao []*Person
+	var dibao [2][]*Person
 	for i, s := range shapes {
+		b.v = s.village
 		members[i] = b.household(s)
 		for _, p := range members[i] {
 			if p.Programmes&(DibaoRural|DibaoUrban) != 0 {
-				dibao = append(dibao, p)
+				t := typeOf(s.village)
+				dibao[t] = append(dibao[t], p)
 			}
 		}
 	}
-	b.disabilities(dibao, q.living, q.severe)
+	for t := range 2 {
+		if len(c.villages[t]) > 0 {
+			q := c.quotas(t)
+			b.disabilities(dibao[t], q.living, q.severe)
+		}
+	}
 	out := make([]*Household, len(shapes))
+	seq := 0
 	for i, s := range shapes {
-		h := &Household{No: fmt.Sprintf("%s%05d", v.r.Code, i+1), Region: v.r.Code, Members: members[i]}
+		b.v = s.village
+		if i == 0 || s.village.r.Code != shapes[i-1].village.r.Code {
+			seq = 0
+		}
+		seq++
+		h := &Household{No: fmt.Sprintf("%s%05d", s.village.r.Code, seq), Region: s.village.r.Code, Members: members[i]}
 		h.Hukou = b.hukou(s.kind)
 		h.Address = b.address(s.kind)
 		for _, p := range h.Members {
@@ -550,7 +580,7 @@ func (v *village) generate(tree *region.Tree, opts Options, ids *idAllocator, ac
 		}
 		var err error
 		tekun := s.kind == kindTekunDispersed || s.kind == kindTekunCentralised
-		if h.Supporters, err = b.supporters(h.Members, s.supporters, tekun); err != nil {
+		if h.Supporters, err = b.supporters(h.Members, s.supporters, tekun, ids); err != nil {
 			return nil, err
 		}
 		if s.kind != kindApplicant {
@@ -562,6 +592,13 @@ func (v *village) generate(tree *region.Tree, opts Options, ids *idAllocator, ac
 		out[i] = h
 	}
 	return out, nil
+}
+
+func typeOf(v village) int {
+	if v.urban {
+		return urban
+	}
+	return rural
 }
 
 // hukou: recipients of urban and rural programmes hold that hukou; other

@@ -1,84 +1,122 @@
 package gen
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"sort"
 	"strconv"
 
 	"jiuzhu/internal/region"
 )
 
-// village is one village with its share of the province. Quotas are handed out
-// by cumulative weight: village i gets round(Q·C_i/W) − round(Q·C_{i−1}/W),
-// so the villages of a type add up to exactly round(Q) and each village's
-// quota depends only on its own position, whichever regions are selected.
+// village is where a household lives: urban villages are residents'
+// committees, the others village committees.
 type village struct {
-	r      *region.Region
-	urban  bool
-	before float64 // cumulative weight of the villages of its type before it
-	after  float64 // ... including it
-	total  float64 // weight of all villages of its type in the province
-	scale  float64
+	r     *region.Region
+	urban bool
 }
 
-func (v *village) county() string { return v.r.Code[:6] }
-
-// code is the village code as a number, to seed its random streams.
-func (v *village) code() uint64 {
-	n, _ := strconv.ParseUint(v.r.Code, 10, 64)
-	return n
+// county is the unit of generation. Quotas are handed out by cumulative
+// weight: county i gets round(Q·C_i/W) − round(Q·C_{i−1}/W), so the counties
+// add up to exactly round(Q) and each county's quota depends only on its own
+// position, whichever counties are selected. Within the county, households
+// are placed on villages in proportion to their weights.
+type county struct {
+	code     string
+	villages [2][]village // rural, urban
+	cum      [2][]float64 // cumulative village weights within the county
+	before   [2]float64   // province-wide cumulative weight before the county
+	after    [2]float64   // ... including it
+	total    [2]float64   // province-wide weight
+	scale    float64
 }
 
-// rng is the village's own random stream: the same for a seed wherever the
-// village is generated.
-func (v *village) rng(seed int64) *rand.Rand {
-	return rand.New(rand.NewPCG(uint64(seed), v.code()*0x9e3779b97f4a7c15))
+const (
+	rural = 0
+	urban = 1
+)
+
+// rng is the county's own random stream: the same for a seed wherever the
+// county is generated.
+func (c *county) rng(seed int64) *rand.Rand {
+	n, _ := strconv.ParseUint(c.code, 10, 64)
+	return rand.New(rand.NewPCG(uint64(seed), n*0x9e3779b97f4a7c15))
 }
 
-// planVillages weighs every village of the province: urban (residents'
-// committees) and rural (village committees) separately.
-func planVillages(tree *region.Tree, seed int64, scale float64) map[string]*village {
-	all := map[string]*village{}
+// planCounties weighs every village of the province and sums the weights per
+// county and type.
+func planCounties(tree *region.Tree, seed int64, scale float64) map[string]*county {
+	counties := map[string]*county{}
+	var order []*county
 	var cum [2]float64
-	var order []*village
 	for _, r := range tree.Villages(tree.Root.Code) {
-		v := &village{r: r, urban: r.Kind == "居委会" || r.Kind == "类似居委会", scale: scale}
-		w := rand.New(rand.NewPCG(uint64(seed)^0x5bd1e9955bd1e995, v.code()))
+		c := counties[r.Code[:6]]
+		if c == nil {
+			if len(order) > 0 {
+				prev := order[len(order)-1]
+				prev.after = cum
+			}
+			c = &county{code: r.Code[:6], before: cum, scale: scale}
+			counties[c.code] = c
+			order = append(order, c)
+		}
+		t := rural
+		if r.Kind == "居委会" || r.Kind == "类似居委会" {
+			t = urban
+		}
+		code, _ := strconv.ParseUint(r.Code, 10, 64)
+		w := rand.New(rand.NewPCG(uint64(seed)^0x5bd1e9955bd1e995, code))
 		// Villages differ in size: a log-normal spread around the city's level.
 		weight := cityWeight[r.Code[:4]] * math.Exp(0.5*w.NormFloat64())
-		t := typeIndex(v.urban)
-		v.before = cum[t]
 		cum[t] += weight
-		v.after = cum[t]
-		all[r.Code] = v
-		order = append(order, v)
+		c.villages[t] = append(c.villages[t], village{r: r, urban: t == urban})
+		c.cum[t] = append(c.cum[t], cum[t]-c.before[t])
 	}
-	for _, v := range order {
-		v.total = cum[typeIndex(v.urban)]
+	order[len(order)-1].after = cum
+	for _, c := range order {
+		c.total = cum
 	}
-	return all
+	return counties
 }
 
-func typeIndex(urban bool) int {
-	if urban {
-		return 1
+// selectCounties keeps the counties under any of the codes, in code order.
+func selectCounties(tree *region.Tree, all map[string]*county, codes []string) ([]*county, error) {
+	if len(codes) == 0 {
+		codes = []string{tree.Root.Code}
 	}
-	return 0
+	seen := map[string]bool{}
+	var out []*county
+	for _, code := range codes {
+		r, ok := tree.Get(code)
+		if !ok {
+			return nil, fmt.Errorf("gen: unknown region %q", code)
+		}
+		if r.Level > region.County {
+			return nil, fmt.Errorf("gen: region %s (%s) is below a county; choose counties, cities or the province", code, r.Name)
+		}
+		prefix := region.ScopePrefix(r.Code)
+		for cc, c := range all {
+			if len(prefix) <= 6 && cc[:len(prefix)] == prefix && !seen[cc] {
+				seen[cc] = true
+				out = append(out, c)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].code < out[j].code })
+	return out, nil
 }
 
-// cumulative is the rounded running quota up to the village's start and end.
-func (v *village) cumulative(q float64) (before, after int) {
-	q *= v.scale
-	return int(math.Round(q * v.before / v.total)), int(math.Round(q * v.after / v.total))
+// share is the county's part of a province-wide quota q of type t.
+func (c *county) share(q float64, t int) (before, after int) {
+	if c.total[t] == 0 {
+		return 0, 0
+	}
+	q *= c.scale
+	return int(math.Round(q * c.before[t] / c.total[t])), int(math.Round(q * c.after[t] / c.total[t]))
 }
 
-// nested splits a share of a quota the same way, so the nested count never
-// exceeds the village's part of the outer one.
-func nested(share float64, before, after int) int {
-	return int(math.Round(share*float64(after))) - int(math.Round(share*float64(before)))
-}
-
-// quotas are what one village must hold.
+// quotas are what one type of village of a county must hold.
 type quotas struct {
 	dibao, living, severe int // persons
 	tekunDispersed        int // persons
@@ -87,32 +125,37 @@ type quotas struct {
 	care, applicants      int // households
 }
 
-func (v *village) quotas() quotas {
-	pick := func(q, urbanShare float64) int {
-		share := 1 - urbanShare
-		if v.urban {
-			share = urbanShare
+func (c *county) quotas(t int) quotas {
+	part := func(q, urbanShare float64) int {
+		if t == rural {
+			q *= 1 - urbanShare
+		} else {
+			q *= urbanShare
 		}
-		b, a := v.cumulative(q * share)
+		b, a := c.share(q, t)
 		return a - b
 	}
 	dibao := float64(ruralDibaoPersons)
-	if v.urban {
+	if t == urban {
 		dibao = urbanDibaoPersons
 	}
-	db, da := v.cumulative(dibao)
-	lb, la := int(math.Round(livingShareOfDibao*float64(db))), int(math.Round(livingShareOfDibao*float64(da)))
+	db, da := c.share(dibao, t)
+	// The nested quotas split the rounded outer ones the same way, so a
+	// county's disabled recipients never outnumber its recipients.
+	lb, la := roundShare(livingShareOfDibao, db), roundShare(livingShareOfDibao, da)
 	return quotas{
 		dibao:            da - db,
 		living:           la - lb,
-		severe:           nested(severeShareOfLiving, lb, la),
-		tekunDispersed:   pick(tekunPersons*(1-tekunCentralisedShare), tekunUrbanShare),
-		tekunCentralised: pick(tekunPersons*tekunCentralisedShare, tekunUrbanShare),
-		orphans:          pick(orphanPersons, orphanUrbanShare),
-		care:             pick(careOnlyHouseholds, careUrbanShare),
-		applicants:       pick(applicantHouseholds, applicantUrbanShare),
+		severe:           roundShare(severeShareOfLiving, la) - roundShare(severeShareOfLiving, lb),
+		tekunDispersed:   part(tekunPersons*(1-tekunCentralisedShare), tekunUrbanShare),
+		tekunCentralised: part(tekunPersons*tekunCentralisedShare, tekunUrbanShare),
+		orphans:          part(orphanPersons, orphanUrbanShare),
+		care:             part(careOnlyHouseholds, careUrbanShare),
+		applicants:       part(applicantHouseholds, applicantUrbanShare),
 	}
 }
+
+func roundShare(share float64, n int) int { return int(math.Round(share * float64(n))) }
 
 // kind is what brought a household into the registry.
 type kind uint8
@@ -129,19 +172,41 @@ const (
 // shape is a household before its people are drawn: enough to count rows.
 type shape struct {
 	kind       kind
+	village    village
 	size       int
 	covered    int // recipients of the household's programme
 	supporters int
 }
 
-// shapes draws the village's households in their final order. It uses the
-// village stream first, so counting (count) and generating see the same shapes.
-func (v *village) shapes(rng *rand.Rand, q quotas) []shape {
+// shapes draws the county's households and their villages, in household
+// number order. It uses the county stream first, so counting and generating
+// see the same shapes.
+func (c *county) shapes(rng *rand.Rand) []shape {
 	var out []shape
+	for t := range 2 {
+		if len(c.villages[t]) == 0 {
+			continue
+		}
+		n := len(out)
+		out = c.typeShapes(rng, t, c.quotas(t), out)
+		for i := n; i < len(out); i++ {
+			// Place the household on a village in proportion to its weight.
+			cum := c.cum[t]
+			u := rng.Float64() * cum[len(cum)-1]
+			out[i].village = c.villages[t][min(sort.SearchFloat64s(cum, u), len(cum)-1)]
+		}
+	}
+	// Household numbers follow registration, not programme.
+	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].village.r.Code < out[j].village.r.Code })
+	return out
+}
+
+func (c *county) typeShapes(rng *rand.Rand, t int, q quotas, out []shape) []shape {
 	// Dibao: all members of small households are covered; in larger ones some
 	// working-age members are not (按人施保).
 	sizes := ruralDibaoSizes
-	if v.urban {
+	if t == urban {
 		sizes = urbanDibaoSizes
 	}
 	for left := q.dibao; left > 0; {
@@ -194,8 +259,6 @@ func (v *village) shapes(rng *rand.Rand, q quotas) []shape {
 		}
 		out = append(out, s)
 	}
-	// Household numbers follow registration, not programme.
-	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	return out
 }
 
@@ -214,10 +277,9 @@ func dibaoSupporters(rng *rand.Rand, size int) int {
 	return 0
 }
 
-// count adds the village's households, rows and recipients to st.
-func (v *village) count(st *Stats, seed int64) {
-	q := v.quotas()
-	for _, s := range v.shapes(v.rng(seed), q) {
+// count adds the county's households, rows and recipients to st.
+func (c *county) count(st *Stats, seed int64) {
+	for _, s := range c.shapes(c.rng(seed)) {
 		st.Households++
 		st.Persons += int64(s.size)
 		st.Supporters += int64(s.supporters)
@@ -225,16 +287,18 @@ func (v *village) count(st *Stats, seed int64) {
 			st.BankAccounts++
 		}
 	}
-	dibao := DibaoRural
-	if v.urban {
-		dibao = DibaoUrban
+	for t, dibao := range []Programme{DibaoRural, DibaoUrban} {
+		if len(c.villages[t]) == 0 {
+			continue
+		}
+		q := c.quotas(t)
+		st.Recipients[dibao] += int64(q.dibao)
+		st.Recipients[DisabilityLiving] += int64(q.living)
+		st.Recipients[DisabilityCare] += int64(q.severe + q.care)
+		st.Recipients[TekunDispersed] += int64(q.tekunDispersed)
+		st.Recipients[TekunCentralised] += int64(q.tekunCentralised)
+		st.Recipients[Orphan] += int64(q.orphans)
 	}
-	st.Recipients[dibao] += int64(q.dibao)
-	st.Recipients[DisabilityLiving] += int64(q.living)
-	st.Recipients[DisabilityCare] += int64(q.severe + q.care)
-	st.Recipients[TekunDispersed] += int64(q.tekunDispersed)
-	st.Recipients[TekunCentralised] += int64(q.tekunCentralised)
-	st.Recipients[Orphan] += int64(q.orphans)
 }
 
 // pick draws an index with the given probabilities (which sum to 1).

@@ -7,6 +7,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -70,6 +71,28 @@ func (v Value) String() string {
 		return strconv.FormatBool(v.Bool)
 	}
 	return v.Text
+}
+
+// MarshalJSON gives the API view of a value (GET /api/v1/policy/{name}):
+// the value as written in the YAML files, plus fen as an integer for amounts.
+func (v Value) MarshalJSON() ([]byte, error) {
+	view := struct {
+		Name      string     `json:"name"`
+		Unit      Unit       `json:"unit"`
+		Value     string     `json:"value"`
+		Fen       *money.Fen `json:"value_fen,omitempty"`
+		Region    string     `json:"region"`
+		Start     string     `json:"start"`
+		Reference string     `json:"reference"`
+		Demo      bool       `json:"demo"`
+		Note      string     `json:"note,omitempty"`
+	}{Name: v.Name, Unit: v.Unit, Value: v.String(), Region: v.Region, Start: v.Start.Format(time.DateOnly),
+		Reference: v.Reference, Demo: v.Demo, Note: v.Note}
+	if v.Unit == UnitFen {
+		f := v.Fen()
+		view.Fen = &f
+	}
+	return json.Marshal(view)
 }
 
 // parseValue reads raw as a value of unit u into v.

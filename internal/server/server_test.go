@@ -405,3 +405,24 @@ func TestDemoAccountMustChangePassword(t *testing.T) {
 	}
 }
 
+
+// TestEveryPageRenders opens each page as the roles that use it.
+func TestEveryPageRenders(t *testing.T) {
+	e := newEnv(t)
+	hA, pA, noA := e.household(e.login("case_a"), villageA, 11)
+	pages := map[string][]string{
+		"case_a": {"/", "/registry", "/registry?name=测试户主", "/registry?household_no=" + noA, "/households/new",
+			fmt.Sprintf("/households/%d", hA), fmt.Sprintf("/households/%d/members/new", hA), fmt.Sprintf("/persons/%d/edit?household=%d", pA, hA), "/password"},
+		"admin_a":   {"/", "/admin/users", "/audit", "/audit?username=case_a&from=2020-01-01&to=2030-01-01"},
+		"auditor_b": {"/", "/audit"},
+	}
+	for user, paths := range pages {
+		b := e.browse(user)
+		for _, p := range paths {
+			code, body := b.get(p)
+			if code != 200 || !strings.Contains(body, "</html>") || strings.Contains(body, "系统内部错误") {
+				t.Errorf("%s GET %s: %d", user, p, code)
+			}
+		}
+	}
+}

@@ -4,6 +4,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"embed"
@@ -114,7 +115,6 @@ func funcs(tree *region.Tree) template.FuncMap {
 		"selfCareLevel": func(items []string) string { return registry.SelfCareLevel(len(items)) },
 		"age":           func(p *registry.Person) int { return p.Age(time.Now().In(cst)) },
 		"options":       func() map[string][]registry.Option { return optionLists },
-		"inc":           func(i int) int { return i + 1 },
 		"dict": func(kv ...any) map[string]any {
 			m := map[string]any{}
 			for i := 0; i+1 < len(kv); i += 2 {
@@ -129,6 +129,7 @@ var optionLists = map[string][]registry.Option{
 	"relations": registry.Relations, "hukous": registry.Hukous, "disability": registry.DisabilityKinds,
 	"student": registry.StudentStatuses, "selfcare": registry.SelfCareItemList, "duties": registry.SupportDuties,
 	"removal": registry.RemovalReasons,
+	"levels":  {{"1", "一级"}, {"2", "二级"}, {"3", "三级"}, {"4", "四级"}},
 }
 
 var opLabels = map[string]string{
@@ -202,12 +203,18 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		http.Error(w, "page "+name+" missing", http.StatusInternalServerError)
 		return
 	}
+	// Render fully before writing, so a template failure becomes a clear error
+	// page instead of half a form.
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
+		s.Log.Error("template", "page", name, "err", err)
+		http.Error(w, "页面生成失败，请联系系统管理员。", http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	if err := t.ExecuteTemplate(w, "layout", p); err != nil {
-		s.Log.Error("template", "page", name, "err", err)
-	}
+	w.Write(buf.Bytes())
 }
 
 // notices are the confirmations shown after a redirect (?ok=key).

@@ -1,0 +1,142 @@
+package server_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"jiuzhu/internal/registry"
+)
+
+// chromium finds Debian's browser; .ci/run installs it.
+func chromium(t *testing.T) string {
+	for _, p := range []string{os.Getenv("JIUZHU_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p != "" {
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("chromium is required in CI (apt-get install chromium)")
+	}
+	if _, err := exec.LookPath("chromium"); err != nil {
+		t.Skip("chromium not installed: apt-get install chromium")
+	}
+	return "chromium"
+}
+
+// TestBrowserRegistryPath walks a caseworker's main path in a real browser:
+// login, search by ID number, the household page, and an edit that meets a
+// version conflict (refused, with what was typed kept) and then succeeds.
+func TestBrowserRegistryPath(t *testing.T) {
+	path := chromium(t)
+	e := newEnv(t)
+	ctx := context.Background()
+	u, err := e.app.Auth.ByID(ctx, 2) // case_a
+	if err != nil || u.Username != "case_a" {
+		t.Fatalf("case_a: %v %v", u, err)
+	}
+	headID := idNo("1958-07-09", 71, false)
+	h, err := e.app.Registry.CreateHousehold(ctx, u, registry.HouseholdInput{Region: villageA, Hukou: "rural", Address: "进贤县民和镇1号",
+		Head: registry.PersonInput{IDNumber: headID, Name: "刘桂英", Relation: "head", CoResident: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
+		chromedp.WindowSize(1024, 1366))
+	alloc, cancel := chromedp.NewExecAllocator(ctx, opts...)
+	defer cancel()
+	bctx, cancel := chromedp.NewContext(alloc)
+	defer cancel()
+	bctx, cancel = context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+
+	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(bctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text %s: %v", sel, err)
+		}
+		return s
+	}
+
+	run("login", chromedp.Navigate(e.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#username")),
+		chromedp.SendKeys(chromedp.CSS("#username"), "case_a"), chromedp.SendKeys(chromedp.CSS("#password"), pw),
+		chromedp.Click(chromedp.CSS("#login")), chromedp.WaitVisible(chromedp.CSS("#stat-households")))
+	if n := text("#stat-households"); n != "1" {
+		t.Fatalf("home page counts %q households, want 1", n)
+	}
+
+	run("search by ID", chromedp.Navigate(e.srv.URL+"/registry"), chromedp.WaitVisible(chromedp.CSS("#q-id")),
+		chromedp.SendKeys(chromedp.CSS("#q-id"), headID), chromedp.Click(chromedp.CSS("#search-id")),
+		chromedp.WaitVisible(chromedp.CSS("#hh-no")))
+	if no := text("#hh-no"); no != h.No {
+		t.Fatalf("household page shows %q, want %q", no, h.No)
+	}
+	if m := text("#members"); !strings.Contains(m, "刘桂英") || strings.Contains(m, headID) {
+		t.Fatalf("members table: %q (must show the name and only a masked ID)", m)
+	}
+
+	run("open edit", chromedp.Click(chromedp.CSS("a.edit-person")), chromedp.WaitVisible(chromedp.CSS("#save-person")))
+	// meanwhile a colleague saves a change to the same person
+	p := h.Members[0]
+	if _, err := e.app.Registry.UpdatePerson(ctx, u, p.ID, p.Version, registry.PersonInput{Name: "刘桂英", Relation: "head", CoResident: true, Phone: "13907910000"}, "同事更新电话"); err != nil {
+		t.Fatal(err)
+	}
+	run("stale save", chromedp.SetValue(chromedp.CSS("#name"), "刘桂英"), chromedp.SendKeys(chromedp.CSS("#reason"), "核对残疾证"),
+		chromedp.SetValue(chromedp.CSS("#disability_kind"), "physical"), chromedp.SetValue(chromedp.CSS("#disability_level"), "2"),
+		chromedp.Click(chromedp.CSS("#save-person")), chromedp.WaitVisible(chromedp.CSS("#error")))
+	if msg := text("#error"); !strings.Contains(msg, "已被其他人修改") {
+		t.Fatalf("conflict message: %q", msg)
+	}
+	if v, _ := chromedp.Run(bctx, chromedp.Value(chromedp.CSS("#reason"))); v != "核对残疾证" {
+		t.Fatalf("typed reason lost after the conflict: %q", v)
+	}
+	shot(t, bctx, "conflict")
+
+	run("fresh save", chromedp.Navigate(e.srv.URL+"/households/"+itoa(h.ID)), chromedp.WaitVisible(chromedp.CSS("a.edit-person")),
+		chromedp.Click(chromedp.CSS("a.edit-person")), chromedp.WaitVisible(chromedp.CSS("#save-person")),
+		chromedp.SetValue(chromedp.CSS("#disability_kind"), "physical"), chromedp.SetValue(chromedp.CSS("#disability_level"), "2"),
+		chromedp.SendKeys(chromedp.CSS("#reason"), "核对残疾证"), chromedp.Click(chromedp.CSS("#save-person")),
+		chromedp.WaitVisible(chromedp.CSS(".notice")))
+	if m := text("#members"); !strings.Contains(m, "肢体2级") {
+		t.Fatalf("saved edit not shown: %q", m)
+	}
+	if hist := text("#history"); !strings.Contains(hist, "修改成员信息") || !strings.Contains(hist, "核对残疾证") {
+		t.Fatalf("history: %q", hist)
+	}
+	shot(t, bctx, "household")
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// shot saves a screenshot when JIUZHU_SCREENSHOTS names a folder, so a person
+// can look at what the test saw.
+func shot(t *testing.T, ctx context.Context, name string) {
+	dir := os.Getenv("JIUZHU_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644)
+}

@@ -58,6 +58,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/users", a.auth(auth.UserAdmin, a.userCreate))
 	mux.Handle("PATCH /api/v1/users/{id}", a.auth(auth.UserAdmin, a.userUpdate))
 	mux.Handle("GET /api/v1/audit", a.auth(auth.AuditRead, a.auditSearch))
+	a.policyRoutes(mux)
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apperr.Error{Status: http.StatusNotFound, Code: "no_such_endpoint", Message: "接口不存在：" + r.Method + " " + r.URL.Path})
 	}))

@@ -30,7 +30,9 @@ commands:
   migrate   create or upgrade the database schema and load the region tree
   gen       generate the synthetic province into a database or CSV files
   audit     audit verify: check the whole hash chain of the audit log
-  bench     run a benchmark: jiuzhu bench registry [-db URL] [-scale F]
+  calc      evaluate one JSON situation: jiuzhu calc [FILE|-]
+  simulate  a reform simulation over the registry
+  bench     run a benchmark: jiuzhu bench registry|calc [-db URL] [-scale F]
 
 Settings come from flags, JIUZHU_* environment variables or a file named by
 -config / JIUZHU_CONFIG (KEY=VALUE lines). Run 'jiuzhu <command> -h' for flags.
@@ -56,6 +58,10 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		err = auditCmd(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = benchCmd(ctx, args[1:], stdout, stderr)
+	case "calc":
+		err = calcCmd(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "simulate":
+		err = simulateCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

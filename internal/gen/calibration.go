@@ -67,7 +67,7 @@ var retiredCodes = map[string]struct {
 // Household sizes 1..6 per kind of household (assumptions: rural dibao
 // households are larger than urban ones; the others are ordinary families).
 var (
-	ruralDibaoSizes = []float64{0.18, 0.22, 0.17, 0.17, 0.14, 0.12}
+	ruralDibaoSizes = []float64{0.22, 0.27, 0.18, 0.15, 0.10, 0.08}
 	urbanDibaoSizes = []float64{0.36, 0.27, 0.22, 0.10, 0.04, 0.01}
 	careSizes       = []float64{0.08, 0.20, 0.24, 0.23, 0.16, 0.09}
 	applicantSizes  = []float64{0.10, 0.16, 0.24, 0.24, 0.15, 0.11}

@@ -28,7 +28,7 @@ type band struct {
 
 var (
 	elderlyAges        = []band{{60, 69, 0.30}, {70, 79, 0.40}, {80, 89, 0.25}, {90, 99, 0.05}}
-	ruralDibaoHeadAges = []band{{25, 39, 0.12}, {40, 59, 0.33}, {60, 69, 0.22}, {70, 79, 0.22}, {80, 92, 0.11}}
+	ruralDibaoHeadAges = []band{{25, 39, 0.07}, {40, 59, 0.28}, {60, 69, 0.25}, {70, 79, 0.26}, {80, 92, 0.14}}
 	urbanDibaoHeadAges = []band{{25, 39, 0.20}, {40, 59, 0.45}, {60, 69, 0.18}, {70, 79, 0.12}, {80, 92, 0.05}}
 	aloneHeadAges      = []band{{25, 44, 0.10}, {45, 59, 0.15}, {60, 69, 0.25}, {70, 79, 0.30}, {80, 95, 0.20}}
 	familyHeadAges     = []band{{22, 39, 0.25}, {40, 59, 0.40}, {60, 69, 0.18}, {70, 79, 0.12}, {80, 90, 0.05}}
@@ -90,17 +90,22 @@ func (b *builder) family(size, headAge int, maleHead float64) []*Person {
 		left--
 	}
 	if headAge >= 55 {
-		if left > 0 && b.chance(0.45) {
-			out = append(out, b.person("child", clamp(headAge-22-b.rng.IntN(12), 18, 80), b.chance(0.55), family))
+		if left > 0 && b.chance(0.6) {
+			child := b.person("child", clamp(headAge-22-b.rng.IntN(12), 18, 80), b.chance(0.55), family)
+			out = append(out, child)
 			left--
+			if left > 0 && b.chance(0.6) { // the child's spouse
+				out = append(out, b.person("other", clamp(child.age-3+b.rng.IntN(7), 18, 80), child.Sex == "F", surname(b.rng)))
+				left--
+			}
 		}
 		for ; left > 0; left-- {
 			out = append(out, b.person("grandchild", b.rng.IntN(18), b.chance(0.52), family))
 		}
 		return out
 	}
-	if left > 0 && b.chance(0.3) {
-		parentMale := b.chance(0.4)
+	for parents := 0; left > 0 && parents < 2 && b.chance(0.4-0.2*float64(parents)); parents++ {
+		parentMale := parents == 0 && b.chance(0.4)
 		name := headName
 		if !parentMale {
 			name = surname(b.rng)
@@ -360,11 +365,11 @@ func (b *builder) mildDisabilities(members []*Person) {
 func ageWeight(age int) float64 {
 	switch {
 	case age < 16:
-		return 0.6
+		return 0.25
 	case age < 60:
 		return 1
 	}
-	return 1.6
+	return 1.8
 }
 
 func weightedPick(rng *rand.Rand, weights []float64) int {

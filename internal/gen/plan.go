@@ -242,7 +242,7 @@ func (c *county) typeShapes(rng *rand.Rand, t int, q quotas, out []shape) []shap
 	for left := q.orphans; left > 0; {
 		orphans := min(1+pick(rng, []float64{0.75, 0.20, 0.05}), left)
 		left -= orphans
-		guardians := 1 + pick(rng, []float64{0.35, 0.45, 0.12, 0.08})
+		guardians := min(1+pick(rng, []float64{0.35, 0.45, 0.12, 0.08}), 6-orphans)
 		out = append(out, shape{kind: kindOrphan, size: orphans + guardians, covered: orphans})
 	}
 	for range q.care {

@@ -258,6 +258,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle("POST /admin/users/{id}", s.auth(auth.UserAdmin, s.userUpdate))
 	mux.Handle("GET /audit", s.auth(auth.AuditRead, s.auditSearch))
 	mux.Handle("POST /audit/verify", s.auth(auth.AuditRead, s.auditVerify))
+	s.policyRoutes(mux)
 }
 
 func cacheStatic(h http.Handler) http.Handler {

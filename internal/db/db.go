@@ -115,6 +115,19 @@ func (d *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return nil
 }
 
+// LockKey serialises transactions that use the same key until they end: an
+// advisory lock on PostgreSQL; on SQLite every write transaction is already
+// exclusive (immediate), so nothing is needed.
+func (d *DB) LockKey(ctx context.Context, tx *sql.Tx, key string) error {
+	if d.Dialect != Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, key); err != nil {
+		return fmt.Errorf("db: lock %s: %w", key, err)
+	}
+	return nil
+}
+
 // Querier is what both *sql.DB and *sql.Tx offer, so store code runs inside or
 // outside a transaction.
 type Querier interface {

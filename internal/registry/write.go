@@ -113,7 +113,7 @@ func (s *Service) CreateHousehold(ctx context.Context, c Caller, in HouseholdInp
 	var h *Household
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		now := s.now()
-		no, err := nextHouseholdNo(ctx, tx, r.Code)
+		no, err := s.nextHouseholdNo(ctx, tx, r.Code)
 		if err != nil {
 			return err
 		}
@@ -142,8 +142,12 @@ func (s *Service) CreateHousehold(ctx context.Context, c Caller, in HouseholdInp
 
 // nextHouseholdNo numbers households per village: the village code and a
 // five-digit sequence. The number stays with the household when it moves, so the
-// next one follows the highest ever issued with this village's prefix.
-func nextHouseholdNo(ctx context.Context, tx *sql.Tx, village string) (string, error) {
+// next one follows the highest ever issued with this village's prefix. The
+// village lock makes two offices registering at once take turns.
+func (s *Service) nextHouseholdNo(ctx context.Context, tx *sql.Tx, village string) (string, error) {
+	if err := s.DB.LockKey(ctx, tx, "hh_no:"+village); err != nil {
+		return "", err
+	}
 	var last string
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(hh_no), '') FROM households WHERE hh_no LIKE $1 || '%'`, village).Scan(&last); err != nil {
 		return "", fmt.Errorf("registry: household number: %w", err)
@@ -453,7 +457,7 @@ func (s *Service) Split(ctx context.Context, c Caller, hhID int64, hhVersion int
 			address = h.Address
 		}
 		now := s.now()
-		no, err := nextHouseholdNo(ctx, tx, h.Region)
+		no, err := s.nextHouseholdNo(ctx, tx, h.Region)
 		if err != nil {
 			return err
 		}

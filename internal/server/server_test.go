@@ -405,7 +405,6 @@ func TestDemoAccountMustChangePassword(t *testing.T) {
 	}
 }
 
-
 // TestEveryPageRenders opens each page as the roles that use it.
 func TestEveryPageRenders(t *testing.T) {
 	e := newEnv(t)

@@ -106,6 +106,7 @@ CREATE TABLE persons (
 );
 CREATE INDEX persons_household ON persons(household_id);
 CREATE INDEX persons_region_name ON persons(region_code, name);
+CREATE INDEX persons_name ON persons(name);
 
 CREATE TABLE bank_accounts (
     id             INTEGER PRIMARY KEY,
@@ -156,4 +157,4 @@ CREATE TABLE registry_history (
 );
 CREATE INDEX registry_history_household ON registry_history(household_id, at);
 CREATE INDEX registry_history_person ON registry_history(person_id, at);
-CREATE INDEX registry_history_region ON registry_history(region_code, at);
+CREATE INDEX registry_history_region ON registry_history(region_code, id);

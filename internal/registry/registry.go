@@ -312,6 +312,42 @@ func (s *Service) History(ctx context.Context, c Caller, hhID int64) ([]Change, 
 	return out, rows.Err()
 }
 
+// Person returns one person in scope with bank accounts and the changes that
+// concern them in any household; the read is audited.
+func (s *Service) Person(ctx context.Context, c Caller, id int64) (*Person, []Change, error) {
+	p, err := scanPerson(s.DB.QueryRowContext(ctx, `SELECT `+personCols+` FROM persons WHERE id = $1 AND region_code LIKE $2 || '%'`, id, c.Scope()))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, errPersonNotFound
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("registry: load person: %w", err)
+	}
+	if err := s.bankAccounts(ctx, []*Person{p}); err != nil {
+		return nil, nil, err
+	}
+	rows, err := s.DB.QueryContext(ctx, `SELECT at, username, COALESCE(person_id, 0), op, reason, before_json, after_json
+		FROM registry_history WHERE person_id = $1 ORDER BY id DESC LIMIT 200`, id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("registry: person history: %w", err)
+	}
+	defer rows.Close()
+	var hist []Change
+	for rows.Next() {
+		var ch Change
+		if err := rows.Scan(&ch.At, &ch.Username, &ch.PersonID, &ch.Op, &ch.Reason, &ch.Before, &ch.After); err != nil {
+			return nil, nil, err
+		}
+		hist = append(hist, ch)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	if err := audit.Record(ctx, s.DB, c.Actor(), "registry.person.view", "person", fmt.Sprint(id), p.Region, nil); err != nil {
+		return nil, nil, err
+	}
+	return p, hist, nil
+}
+
 // RecentChanges lists the newest changes inside scope, for a home page.
 func (s *Service) RecentChanges(ctx context.Context, c Caller, limit int) ([]Change, []int64, error) {
 	rows, err := s.DB.QueryContext(ctx, `SELECT at, username, COALESCE(person_id,0), op, reason, '', '', COALESCE(household_id,0)

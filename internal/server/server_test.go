@@ -339,8 +339,10 @@ func TestWebScopeAndForgery(t *testing.T) {
 	hA, pA, _ := e.household(e.login("case_a"), villageA, 11)
 	b := e.browse("case_b")
 	tok := b.csrf()
-	if code, body := b.get(fmt.Sprintf("/households/%d", hA)); code != 404 || !strings.Contains(body, "不在您的管辖范围内") {
-		t.Errorf("B read A's household page: %d", code)
+	for _, p := range []string{fmt.Sprintf("/households/%d", hA), fmt.Sprintf("/persons/%d", pA), fmt.Sprintf("/persons/%d/edit?household=%d", pA, hA), fmt.Sprintf("/households/%d/members/new", hA)} {
+		if code, body := b.get(p); code != 404 || !strings.Contains(body, "不在您的管辖范围内") {
+			t.Errorf("B read A's page %s: %d", p, code)
+		}
 	}
 	if code, body := b.get("/registry?id_number=" + idNo("1960-02-03", 11, true)); code != 200 || !strings.Contains(body, "没有找到") {
 		t.Errorf("B found A's person by ID: %d", code)
@@ -354,6 +356,10 @@ func TestWebScopeAndForgery(t *testing.T) {
 		{fmt.Sprintf("/persons/%d", pA), url.Values{"version": {"1"}, "name": {"改名"}, "relation": {"head"}, "reason": {"x"}, "household": {fmt.Sprint(hA)}}},
 		{fmt.Sprintf("/persons/%d/reveal", pA), url.Values{"household": {fmt.Sprint(hA)}}},
 		{fmt.Sprintf("/households/%d/members/%d/remove", hA, pA), url.Values{"version": {"1"}, "why": {"other"}, "reason": {"x"}}},
+		{fmt.Sprintf("/households/%d/split", hA), url.Values{"version": {"1"}, "persons": {fmt.Sprint(pA)}, "new_head": {fmt.Sprint(pA)}, "reason": {"x"}}},
+		{fmt.Sprintf("/households/%d/move", hA), url.Values{"version": {"1"}, "region": {villageB}, "address": {"x"}, "reason": {"x"}}},
+		{fmt.Sprintf("/households/%d/supporters", hA), url.Values{"version": {"1"}, "name": {"义务人"}, "id_number": {idNo("1985-01-01", 41, true)}, "relation": {"child"}, "duty": {"maintenance"}, "reason": {"x"}}},
+		{fmt.Sprintf("/persons/%d/bank-accounts", pA), url.Values{"version": {"1"}, "household": {fmt.Sprint(hA)}, "bank_name": {"农商行"}, "bank_code": {"402"}, "number": {"6217001234567890123"}, "reason": {"x"}}},
 	} {
 		p.form.Set("csrf", tok)
 		if code, _ := b.post(p.path, p.form); code != 404 {
@@ -405,13 +411,30 @@ func TestDemoAccountMustChangePassword(t *testing.T) {
 	}
 }
 
+func TestProbesAndMetrics(t *testing.T) {
+	e := newEnv(t)
+	// in this order: the request counter appears once requests were served
+	for _, c := range [][2]string{{"/healthz", "ok"}, {"/readyz", "ready"}, {"/metrics", `jiuzhu_http_requests_total{code="200",route="GET /healthz"} 1`}} {
+		path, want := c[0], c[1]
+		resp, err := http.Get(e.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("%s: %d %q", path, resp.StatusCode, body)
+		}
+	}
+}
+
 // TestEveryPageRenders opens each page as the roles that use it.
 func TestEveryPageRenders(t *testing.T) {
 	e := newEnv(t)
 	hA, pA, noA := e.household(e.login("case_a"), villageA, 11)
 	pages := map[string][]string{
 		"case_a": {"/", "/registry", "/registry?name=测试户主", "/registry?household_no=" + noA, "/households/new",
-			fmt.Sprintf("/households/%d", hA), fmt.Sprintf("/households/%d/members/new", hA), fmt.Sprintf("/persons/%d/edit?household=%d", pA, hA), "/password"},
+			fmt.Sprintf("/households/%d", hA), fmt.Sprintf("/households/%d/members/new", hA), fmt.Sprintf("/persons/%d/edit?household=%d", pA, hA), fmt.Sprintf("/persons/%d", pA), "/password"},
 		"admin_a":   {"/", "/admin/users", "/audit", "/audit?username=case_a&from=2020-01-01&to=2030-01-01"},
 		"auditor_b": {"/", "/audit"},
 	}

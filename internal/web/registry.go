@@ -230,6 +230,20 @@ func parseYuan(v string) (int64, error) {
 	return n, nil
 }
 
+type personData struct {
+	P       *registry.Person
+	History []registry.Change
+}
+
+func (s *Server) personView(w http.ResponseWriter, r *http.Request) {
+	p, hist, err := s.Registry.Person(r.Context(), currentUser(r), pathID(r, "id"))
+	if err != nil {
+		s.render(w, r, http.StatusOK, "error", "人员信息", nil, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "person", "人员信息 "+p.Name, personData{P: p, History: hist}, nil)
+}
+
 type personEditData struct {
 	P *registry.Person
 	H *registry.Household

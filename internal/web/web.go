@@ -248,6 +248,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle("POST /households/{id}/move", s.auth(auth.RegistryWrite, s.householdMove))
 	mux.Handle("POST /households/{id}/supporters", s.auth(auth.RegistryWrite, s.supporterAdd))
 	mux.Handle("POST /households/{id}/supporters/{sid}/remove", s.auth(auth.RegistryWrite, s.supporterRemove))
+	mux.Handle("GET /persons/{id}", s.auth(auth.RegistryRead, s.personView))
 	mux.Handle("GET /persons/{id}/edit", s.auth(auth.RegistryWrite, s.personEditForm))
 	mux.Handle("POST /persons/{id}", s.auth(auth.RegistryWrite, s.personUpdate))
 	mux.Handle("POST /persons/{id}/bank-accounts", s.auth(auth.RegistryWrite, s.bankAccountAdd))

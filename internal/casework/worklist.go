@@ -1,0 +1,119 @@
+package casework
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"jiuzhu/internal/region"
+)
+
+// WorkItem is one line of an office's worklist.
+type WorkItem struct {
+	Case    *Case
+	Label   string
+	Office  int
+	Overdue bool
+	DueSoon bool // within 2 working days
+}
+
+// WorklistQuery filters a worklist.
+type WorklistQuery struct {
+	OverdueOnly bool
+	Programme   string
+	Limit       int
+}
+
+// Worklist lists the open cases in the caller's scope by deadline, the most
+// urgent first. A county or city sees every office below it; OverdueOnly gives
+// the supervision view.
+func (s *Service) Worklist(ctx context.Context, c Caller, q WorklistQuery) ([]WorkItem, error) {
+	if q.Limit <= 0 || q.Limit > 500 {
+		q.Limit = 200
+	}
+	today := s.today().Format(time.DateOnly)
+	where := `c.region_code LIKE $1 || '%' AND c.state NOT IN ('approved', 'closed') AND ($2 = '' OR c.programme = $2)`
+	args := []any{c.Scope(), q.Programme}
+	if q.OverdueOnly {
+		where += ` AND c.due_on <> '' AND c.due_on < $3`
+		args = append(args, today)
+	}
+	args = append(args, q.Limit)
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+caseCols+caseFrom+`WHERE `+where+fmt.Sprintf(` ORDER BY CASE WHEN c.due_on = '' THEN 1 ELSE 0 END, c.due_on, c.id LIMIT $%d`, len(args)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("casework: worklist: %w", err)
+	}
+	defer rows.Close()
+	soon := today
+	if d, err := s.Calendar.AddWorkingDays(s.today(), 2); err == nil {
+		soon = d.Format(time.DateOnly)
+	}
+	var out []WorkItem
+	for rows.Next() {
+		cs, err := scanCase(rows)
+		if err != nil {
+			return nil, err
+		}
+		it := WorkItem{Case: cs, Label: cs.StateLabel(), Office: region.Township}
+		if st, ok := cs.Pending(); ok {
+			it.Office = st.Office
+		}
+		it.Overdue = cs.DueOn != "" && cs.DueOn < today
+		it.DueSoon = !it.Overdue && cs.DueOn != "" && cs.DueOn <= soon
+		out = append(out, it)
+	}
+	return out, rows.Err()
+}
+
+// NoticeLine is one line of a public notice: only what DB-28/29 allow.
+type NoticeLine struct {
+	CaseNo    string
+	Programme string
+	Name      string // masked
+	Members   int
+	AmountFen int64
+	Village   string
+	From, To  string
+}
+
+// MaskName keeps the surname and masks the given name (DB-29).
+func MaskName(name string) string {
+	n := utf8.RuneCountInString(name)
+	if n <= 1 {
+		return name
+	}
+	r := []rune(name)
+	return string(r[0]) + strings.Repeat("*", n-1)
+}
+
+// Notices lists the cases under public notice in a village or township on a
+// date: masked name, household size, proposed amount, village — nothing else.
+// It is public: it needs no login and shows nothing that identifies more.
+func (s *Service) Notices(ctx context.Context, regionCode string) ([]NoticeLine, error) {
+	if _, ok := s.Tree.Get(regionCode); !ok {
+		return nil, fmt.Errorf("casework: unknown region %s", regionCode)
+	}
+	today := s.today().Format(time.DateOnly)
+	rows, err := s.DB.QueryContext(ctx, `SELECT c.case_no, c.programme, p.name, (SELECT COUNT(*) FROM persons m WHERE m.household_id = c.household_id),
+		c.amount_fen, c.region_code, c.notice_from, c.notice_to
+		FROM cases c JOIN persons p ON p.id = c.applicant_id
+		WHERE c.region_code LIKE $1 || '%' AND c.state = 'notice' AND c.notice_from <= $2 ORDER BY c.region_code, c.case_no LIMIT 1000`,
+		region.ScopePrefix(regionCode), today)
+	if err != nil {
+		return nil, fmt.Errorf("casework: notices: %w", err)
+	}
+	defer rows.Close()
+	var out []NoticeLine
+	for rows.Next() {
+		var l NoticeLine
+		var name, village string
+		if err := rows.Scan(&l.CaseNo, &l.Programme, &name, &l.Members, &l.AmountFen, &village, &l.From, &l.To); err != nil {
+			return nil, err
+		}
+		l.Name, l.Village = MaskName(name), s.Tree.FullName(village)
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}

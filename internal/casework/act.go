@@ -32,9 +32,9 @@ type Action struct {
 	Consistent *bool  `json:"consistent"`
 	ReportRef  string `json:"report_ref"`
 	// appraisal
-	Participants    int    `json:"participants"`
-	Representatives int    `json:"representatives"`
-	Passed          *bool  `json:"passed"`
+	Participants    int   `json:"participants"`
+	Representatives int   `json:"representatives"`
+	Passed          *bool `json:"passed"`
 	// township_opinion, county_review, decide
 	Approve *bool `json:"approve"`
 	// end_notice

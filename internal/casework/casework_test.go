@@ -65,7 +65,10 @@ func newFixture(t *testing.T) *fixture {
 // household registers an urban family of three with a monthly wage.
 func (f *fixture) household(wageFen int64) (*registry.Household, []int64) {
 	ctx := context.Background()
-	b := func(s string, seq int, male bool) string { d, _ := time.Parse(time.DateOnly, s); return idcard.Build("360102", d, seq, male) }
+	b := func(s string, seq int, male bool) string {
+		d, _ := time.Parse(time.DateOnly, s)
+		return idcard.Build("360102", d, seq, male)
+	}
 	h, err := f.reg.CreateHousehold(ctx, f.caseworker, registry.HouseholdInput{Region: village, Hukou: "urban", Address: "民巷1号",
 		Head: registry.PersonInput{IDNumber: b("1976-03-01", 11, true), Name: "王建华", Relation: "head", CoResident: true, AbleToWork: true}})
 	if err != nil {

@@ -54,10 +54,10 @@ const (
 
 // Actions outside the linear steps.
 const (
-	ActSupplement     = "supplement"      // the missing items of an incomplete file arrive
-	ActObjection      = "objection"       // an objection during the public notice
-	ActNotifyRefusal  = "notify_refusal"  // the written refusal reached the applicant
-	ActCountyVisit    = "county_visit"    // county home visit (close relatives, complaints, spot checks)
+	ActSupplement     = "supplement"       // the missing items of an incomplete file arrive
+	ActObjection      = "objection"        // an objection during the public notice
+	ActNotifyRefusal  = "notify_refusal"   // the written refusal reached the applicant
+	ActCountyVisit    = "county_visit"     // county home visit (close relatives, complaints, spot checks)
 	ActRecordComplain = "record_complaint" // a complaint or report about the case
 )
 

@@ -17,7 +17,9 @@ import (
 	"jiuzhu/internal/apperr"
 	"jiuzhu/internal/audit"
 	"jiuzhu/internal/auth"
+	"jiuzhu/internal/casework"
 	"jiuzhu/internal/db"
+	"jiuzhu/internal/policy/policydb"
 	"jiuzhu/internal/region"
 	"jiuzhu/internal/registry"
 )
@@ -26,9 +28,11 @@ import (
 type API struct {
 	Auth     *auth.Service
 	Registry *registry.Service
+	Policy   *policydb.Store // parameters, calculation, reform simulation
 	Tree     *region.Tree
 	DB       *db.DB
 	Log      *slog.Logger
+	Casework *casework.Service
 }
 
 // Routes registers every endpoint on mux.
@@ -59,6 +63,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.Handle("PATCH /api/v1/users/{id}", a.auth(auth.UserAdmin, a.userUpdate))
 	mux.Handle("GET /api/v1/audit", a.auth(auth.AuditRead, a.auditSearch))
 	a.policyRoutes(mux)
+	a.caseRoutes(mux)
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apperr.Error{Status: http.StatusNotFound, Code: "no_such_endpoint", Message: "接口不存在：" + r.Method + " " + r.URL.Path})
 	}))

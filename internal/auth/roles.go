@@ -11,6 +11,16 @@ const (
 	RegistryReveal Permission = "registry:reveal" // see a full ID number
 	UserAdmin      Permission = "user:admin"
 	AuditRead      Permission = "audit:read"
+	// PolicySchedule proposes a new dated parameter value and PolicyApprove
+	// decides on someone else's proposal; both only at province or city level
+	// and inside the user's region (checked by the policy store). Reading
+	// standards and calculating need only a login.
+	PolicySchedule Permission = "policy:schedule"
+	PolicyApprove  Permission = "policy:approve"
+	// CaseRead sees case files and worklists in scope; CaseAct takes steps,
+	// each step further limited to its office and role by casework.
+	CaseRead Permission = "case:read"
+	CaseAct  Permission = "case:act"
 )
 
 // Role is one of the jobs of DESIGN.md §1.
@@ -38,15 +48,15 @@ type RoleInfo struct {
 
 // Roles lists every role in the order the UI offers them.
 var Roles = []RoleInfo{
-	{VillageAssistant, "村（社区）协理员", []int{region.Village}, []Permission{RegistryRead, RegistryWrite}},
-	{TownshipCaseworker, "乡镇（街道）经办人", []int{region.Township}, []Permission{RegistryRead, RegistryWrite, RegistryReveal}},
-	{TownshipReviewer, "乡镇（街道）审核人", []int{region.Township}, []Permission{RegistryRead, RegistryWrite, RegistryReveal}},
-	{CountyApprover, "县级审批人", []int{region.County}, []Permission{RegistryRead, RegistryReveal}},
-	{VerificationOfficer, "核对中心核对员", []int{region.Province, region.City, region.County}, []Permission{RegistryRead, RegistryReveal}},
-	{Supervisor, "市/省级监管人员", []int{region.Province, region.City}, []Permission{RegistryRead}},
+	{VillageAssistant, "村（社区）协理员", []int{region.Village}, []Permission{RegistryRead, RegistryWrite, CaseRead, CaseAct}},
+	{TownshipCaseworker, "乡镇（街道）经办人", []int{region.Township}, []Permission{RegistryRead, RegistryWrite, RegistryReveal, CaseRead, CaseAct}},
+	{TownshipReviewer, "乡镇（街道）审核人", []int{region.Township}, []Permission{RegistryRead, RegistryWrite, RegistryReveal, CaseRead, CaseAct}},
+	{CountyApprover, "县级审批人", []int{region.County}, []Permission{RegistryRead, RegistryReveal, CaseRead, CaseAct}},
+	{VerificationOfficer, "核对中心核对员", []int{region.Province, region.City, region.County}, []Permission{RegistryRead, RegistryReveal, CaseRead}},
+	{Supervisor, "市/省级监管人员", []int{region.Province, region.City}, []Permission{RegistryRead, CaseRead, PolicySchedule, PolicyApprove}},
 	{DepartmentOfficer, "部门数据专员", []int{region.Province, region.City, region.County}, nil},
-	{Auditor, "审计/纪检人员", []int{region.Province, region.City, region.County}, []Permission{RegistryRead, AuditRead}},
-	{Admin, "系统管理员", []int{region.Province, region.City, region.County, region.Township}, []Permission{UserAdmin, RegistryRead, AuditRead}},
+	{Auditor, "审计/纪检人员", []int{region.Province, region.City, region.County}, []Permission{RegistryRead, AuditRead, CaseRead}},
+	{Admin, "系统管理员", []int{region.Province, region.City, region.County, region.Township}, []Permission{UserAdmin, RegistryRead, AuditRead, PolicySchedule, PolicyApprove}},
 }
 
 // Info returns a role's description.

@@ -14,7 +14,7 @@ import (
 func SyntheticSituations(n int) ([]Situation, error) {
 	rng := rand.New(rand.NewPCG(2019, 36))
 	out := make([]Situation, n)
-	regions := []string{"360102002001", "360721101201", "360403100200", "361121200210"}
+	regions := []string{"360102002001", "360704101201", "360402001200", "361102001200"} // villages of the 2023 tree
 	for i := range out {
 		year := 2020 + rng.IntN(6)
 		date := time.Date(year, time.Month(1+rng.IntN(12)), 1, 0, 0, 0, 0, time.UTC)

@@ -11,5 +11,5 @@
 // used can be traced with its value, start date and legal reference. There is
 // no I/O.
 //
-// Rule tests live as data in testdata/cases/*.yaml.
+// Rule tests live as data in cases/*.yaml (embedded; see Cases).
 package calc

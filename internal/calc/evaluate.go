@@ -2,6 +2,7 @@ package calc
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"time"
 
@@ -16,6 +17,9 @@ type Options struct {
 	// KnownRegion, if set, must accept the situation's region code; the region
 	// tree lives in another package.
 	KnownRegion func(code string) bool
+	// AllowParameters accepts a situation's what-if parameter values (the
+	// calculate API and `jiuzhu calc`); decisions and batch work leave it off.
+	AllowParameters bool
 }
 
 // Rule versions (domain.md §1): the 2012 dibao rules (S3) and 2016
@@ -65,6 +69,10 @@ func (e *Evaluator) EvaluateInto(sit *Situation, r *Result) error {
 	if e.opts.KnownRegion != nil && !e.opts.KnownRegion(sit.Region) {
 		return inputErr("region", "unknown region code %q", sit.Region)
 	}
+	if len(sit.Parameters) > 0 {
+		return e.evaluateWhatIf(sit, r)
+	}
+	r.Parameters = nil
 	x := evaluation{
 		sit:   sit,
 		h:     &sit.Household,
@@ -641,4 +649,37 @@ func (x *evaluation) marginal() {
 	pr.Eligible = true
 	pr.Approver = "county"
 	x.say(rMarginalBelow, "", "", perCapita(x.income, x.n, false), int64(limit), 0, 0)
+}
+
+// evaluateWhatIf evaluates sit under its own parameter values, with a
+// one-off evaluator: what-if sets are not worth caching.
+func (e *Evaluator) evaluateWhatIf(sit *Situation, r *Result) error {
+	if !e.opts.AllowParameters {
+		return inputErr("parameters", "what-if parameter values are not accepted here")
+	}
+	names := make([]string, 0, len(sit.Parameters))
+	for name := range sit.Parameters {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if _, ok := e.params.Parameter(name); !ok {
+			return inputErr("parameters."+name, "unknown parameter %q (see GET /api/v1/policy/parameters)", name)
+		}
+		if _, err := e.params.Override(map[string]string{name: sit.Parameters[name]}); err != nil {
+			return inputErr("parameters."+name, "%v", err)
+		}
+	}
+	set, err := e.params.Override(sit.Parameters)
+	if err != nil {
+		return inputErr("parameters", "%v", err)
+	}
+	opts := e.opts
+	opts.KnownRegion = nil
+	whatIf := &Evaluator{params: set, opts: opts}
+	plain := *sit // shares the validated members; only the copy loses its what-if values
+	plain.Parameters = nil
+	err = whatIf.EvaluateInto(&plain, r)
+	r.Parameters = sit.Parameters
+	return err
 }

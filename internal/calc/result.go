@@ -12,6 +12,8 @@ type Result struct {
 	Date        string     `json:"date"`
 	RuleVersion string     `json:"rule_version"`
 	Programmes  Programmes `json:"programmes"`
+	// Parameters echoes the situation's what-if values, when it had any.
+	Parameters map[string]string `json:"parameters,omitempty"`
 
 	// Backing storage reused by EvaluateInto, so that evaluating many
 	// households allocates nothing once warm.

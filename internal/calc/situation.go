@@ -27,6 +27,14 @@ type Situation struct {
 	Request    *Request  `json:"request,omitempty"`
 	Prices     *Prices   `json:"prices,omitempty"`
 
+	// Parameters is an extension of the contract for what-if questions and
+	// the worked examples: values that replace a parameter's whole schedule
+	// for this calculation only (written as in policy/*.yaml). They are
+	// refused unless Options.AllowParameters is set, echoed in the result and
+	// marked in the trace (reference "override", demo), so an answer given
+	// under them can never pass for one under the real standards.
+	Parameters map[string]string `json:"parameters,omitempty"`
+
 	day   civil
 	progs uint16 // bit per Programme
 	valid bool

@@ -170,3 +170,18 @@ func OverallLimitWD(programme, rules string, delegated, special bool) int {
 	}
 	return 30
 }
+
+var actionLabels = map[string]string{
+	"accept": "受理申请", ActSupplement: "补正材料", "start_investigation": "启动调查", "home_visit": "入户调查", "verification": "信息核对",
+	"appraisal": "民主评议/听证", "township_opinion": "乡镇审核意见", "county_review": "县级审核", "end_notice": "公示结束", "decide": "审批决定",
+	ActNotifyRefusal: "送达不予批准通知", ActCountyVisit: "县级入户核查", ActRecordComplain: "登记投诉举报", "advance": "先行救助发放",
+	"complete_file": "补办手续",
+}
+
+// ActionLabel names an action in Chinese.
+func ActionLabel(a string) string {
+	if l, ok := actionLabels[a]; ok {
+		return l
+	}
+	return a
+}

@@ -117,3 +117,40 @@ func (s *Service) Notices(ctx context.Context, regionCode string) ([]NoticeLine,
 	}
 	return out, rows.Err()
 }
+
+// ByHousehold lists a household's cases, newest first.
+func (s *Service) ByHousehold(ctx context.Context, c Caller, householdID int64) ([]*Case, error) {
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+caseCols+caseFrom+`WHERE c.household_id = $1 AND c.region_code LIKE $2 || '%' ORDER BY c.id DESC`, householdID, c.Scope())
+	if err != nil {
+		return nil, fmt.Errorf("casework: household cases: %w", err)
+	}
+	defer rows.Close()
+	var out []*Case
+	for rows.Next() {
+		cs, err := scanCase(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cs)
+	}
+	return out, rows.Err()
+}
+
+// Counts are the figures of an office's home page.
+type Counts struct{ Open, Overdue, DueSoon int }
+
+// Count counts open, overdue and soon-due cases in scope.
+func (s *Service) Count(ctx context.Context, c Caller) (Counts, error) {
+	items, err := s.Worklist(ctx, c, WorklistQuery{Limit: 500})
+	var n Counts
+	for _, it := range items {
+		n.Open++
+		if it.Overdue {
+			n.Overdue++
+		}
+		if it.DueSoon {
+			n.DueSoon++
+		}
+	}
+	return n, err
+}

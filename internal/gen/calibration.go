@@ -2,7 +2,7 @@ package gen
 
 // Calibration at scale 1. Figures marked "report" come from the Jiangxi
 // government's 2019 report (shared/jiangxi-report-2019.txt); the others are
-// assumptions, chosen so the registry lands at about 1.4 M households and
+// assumptions, chosen so the registry lands at about 1.5 M households and
 // 4.1 M persons, and can be changed here alone.
 //
 // The report's "近300万困难群众" is a sum over programmes rather than distinct

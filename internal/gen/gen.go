@@ -28,9 +28,10 @@ type Options struct {
 	// Seed makes the output: the same seed, scale and regions give the same
 	// households, persons and ID numbers.
 	Seed int64
-	// Regions limits the output to these counties, cities (for a demo, one or
-	// two counties). Empty means the whole province. A county gets the same
-	// households whichever regions are chosen.
+	// Regions limits the output to the counties under these codes: counties,
+	// cities or the province (for a demo, one or two counties). Empty means the
+	// whole province. A county gets the same households whichever regions are
+	// chosen.
 	Regions []string
 	// Now is the reference date for ages and the created_at of every row.
 	Now time.Time

@@ -242,9 +242,11 @@ func (b *builder) household(s shape) []*Person {
 		if s.kind == kindTekunCentralised {
 			prog = TekunCentralised
 		}
-		members := []*Person{b.tekun(prog == TekunCentralised)}
-		if s.size == 2 { // an elderly couple
+		var members []*Person
+		if s.size == 2 { // an elderly couple living at home
 			members = []*Person{b.elderlyTekun("head", true, false, surname(b.rng)), b.elderlyTekun("spouse", false, false, surname(b.rng))}
+		} else {
+			members = []*Person{b.tekun(prog == TekunCentralised)}
 		}
 		for _, p := range members {
 			p.Programmes = prog
@@ -315,14 +317,14 @@ func (b *builder) cover(members []*Person, covered int) {
 func (b *builder) orphans(s shape) []*Person {
 	n, guardians := s.covered, s.size-s.covered
 	var members []*Person
-	relation, family := "grandchild", ""
+	relation := "grandchild"
 	if guardians <= 2 && b.chance(0.8) {
 		members = b.family(guardians, 55+b.rng.IntN(25), 0.6)
 	} else {
 		relation = "other"
 		members = b.family(guardians, 30+b.rng.IntN(21), 0.8)
 	}
-	family = familyName(members)
+	family := familyName(members)
 	first := 1 + b.rng.IntN(17)
 	for i := range n {
 		age := clamp(first-i*(1+b.rng.IntN(4)), 0, 17)

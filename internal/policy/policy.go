@@ -203,8 +203,23 @@ func (s *Set) Resolve(name, region string, date time.Time) (Value, error) {
 			return vals[i-1], nil
 		}
 	}
-	return Value{}, fmt.Errorf("policy: %s: %w for region %s on %s", name, ErrNoValue, region, date.Format(time.DateOnly))
+	return Value{}, &NoValueError{Name: name, Region: region, Date: date}
 }
+
+// NoValueError is a parameter without a value for a region and date. It
+// wraps ErrNoValue and keeps the parameter's name, so that callers can name
+// it in their own messages (an API error field, a page).
+type NoValueError struct {
+	Name   string
+	Region string
+	Date   time.Time
+}
+
+func (e *NoValueError) Error() string {
+	return fmt.Sprintf("policy: %s: %v for region %s on %s", e.Name, ErrNoValue, e.Region, e.Date.Format(time.DateOnly))
+}
+
+func (e *NoValueError) Unwrap() error { return ErrNoValue }
 
 // prefixLengths are the region levels from most to least specific: village,
 // township, county, city, province, and the override level "".
@@ -293,33 +308,125 @@ type Proposal struct {
 	Note      string
 }
 
+// ScheduleError is a refused proposal. Field names the proposal field at
+// fault (region, start, value, reference); Message says why in Chinese, for
+// the person who typed it; Error gives the English text for logs and tests.
+type ScheduleError struct {
+	Name    string // parameter
+	Field   string
+	Message string
+	detail  string
+}
+
+func (e *ScheduleError) Error() string {
+	return fmt.Sprintf("policy: %s: schedule value: %s", e.Name, e.detail)
+}
+
 // ScheduleValue checks a proposed new value against a parameter's current
-// schedule (from the YAML files or a database) and returns it parsed. History
-// is never rewritten: the value must start after today and after the last
-// start already scheduled for the same region.
+// schedule (from the YAML files or a database, including values still waiting
+// for approval) and returns it parsed. History is never rewritten: the value
+// must start after today and after the last start already scheduled for the
+// same region. A refusal is a *ScheduleError.
 func ScheduleValue(p Parameter, prop Proposal, today time.Time) (Value, error) {
 	v := Value{Name: p.Name, Unit: p.Unit, Region: prop.Region, Start: prop.Start,
-		Reference: strings.TrimSpace(prop.Reference), Demo: prop.Demo, Note: prop.Note}
-	fail := func(format string, args ...any) (Value, error) {
-		return Value{}, fmt.Errorf("policy: %s: schedule value: %s", p.Name, fmt.Sprintf(format, args...))
+		Reference: strings.TrimSpace(prop.Reference), Demo: prop.Demo, Note: strings.TrimSpace(prop.Note)}
+	fail := func(field, msg, format string, args ...any) (Value, error) {
+		return Value{}, &ScheduleError{Name: p.Name, Field: field, Message: msg, detail: fmt.Sprintf(format, args...)}
 	}
 	if !validRegionPrefix(v.Region) {
-		return fail("invalid region %q: want a 2-, 4-, 6-, 9- or 12-digit code", v.Region)
+		return fail("region", "适用地区须为 2、4、6、9 或 12 位行政区划代码",
+			"invalid region %q: want a 2-, 4-, 6-, 9- or 12-digit code", v.Region)
 	}
 	if !v.Start.After(today) {
-		return fail("start %s must be after today (%s)", v.Start.Format(time.DateOnly), today.Format(time.DateOnly))
+		return fail("start", fmt.Sprintf("起始日期 %s 必须晚于今天（%s）：已生效的历史不能改写", v.Start.Format(time.DateOnly), today.Format(time.DateOnly)),
+			"start %s must be after today (%s)", v.Start.Format(time.DateOnly), today.Format(time.DateOnly))
 	}
 	for _, old := range p.Values {
 		if old.Region == v.Region && !v.Start.After(old.Start) {
-			return fail("start %s must be after the last start %s for region %s",
+			msg := fmt.Sprintf("起始日期 %s 必须晚于该地区已有（或待审批）的最后起始日期 %s", v.Start.Format(time.DateOnly), old.Start.Format(time.DateOnly))
+			if v.Start.Equal(old.Start) {
+				msg = fmt.Sprintf("该地区在 %s 已有（或待审批）一个值，起始日期重叠", old.Start.Format(time.DateOnly))
+			}
+			return fail("start", msg, "start %s must be after the last start %s for region %s",
 				v.Start.Format(time.DateOnly), old.Start.Format(time.DateOnly), v.Region)
 		}
 	}
 	if v.Reference == "" {
-		return fail("a legal reference is required")
+		return fail("reference", "请填写政策依据（文件名称、文号或条款）", "a legal reference is required")
+	}
+	if v.Demo && v.Note == "" {
+		return fail("note", "演示值须在备注中说明为何未经核实", "a demo value needs a note saying why it is not verified")
 	}
 	if err := v.parseValue(prop.Value); err != nil {
-		return fail("%v", err)
+		return fail("value", "取值格式不正确："+unitHint[p.Unit], "%v", err)
 	}
 	return v, nil
+}
+
+// unitHint says in Chinese how a value of each unit is written.
+var unitHint = map[Unit]string{
+	UnitFen:    "金额以元填写，如 720.00",
+	UnitRatio:  "比例或倍数，如 1.5、0.035 或 1/3",
+	UnitCount:  "非负整数",
+	UnitMonths: "月数（非负整数）",
+	UnitBool:   "true 或 false",
+	UnitExpr:   "表达式不能为空",
+}
+
+// WithValues returns a copy of s with further dated values added to their
+// parameters' schedules: the approved values kept in a database on top of the
+// YAML files. A value for a region and start the set already holds replaces
+// it, so a value approved in production wins over a file shipped later. Each
+// value must name a parameter of the set and carry its unit.
+func (s *Set) WithValues(vals []Value) (*Set, error) {
+	add := map[string][]Value{}
+	for _, v := range vals {
+		p, ok := s.params[v.Name]
+		if !ok {
+			return nil, fmt.Errorf("policy: %s: %w", v.Name, ErrUnknownParameter)
+		}
+		if v.Unit != p.Unit {
+			return nil, fmt.Errorf("policy: %s: value in unit %s, parameter in %s", v.Name, v.Unit, p.Unit)
+		}
+		if !validRegionPrefix(v.Region) {
+			return nil, fmt.Errorf("policy: %s: invalid region %q", v.Name, v.Region)
+		}
+		add[v.Name] = append(add[v.Name], v)
+	}
+	params := make([]Parameter, 0, len(s.params))
+	for _, name := range s.Names() {
+		p := s.params[name].Parameter
+		if extra := add[name]; len(extra) > 0 {
+			var kept []Value
+			for _, old := range p.Values {
+				replaced := false
+				for _, v := range extra {
+					if v.Region == old.Region && v.Start.Equal(old.Start) {
+						replaced = true
+					}
+				}
+				if !replaced {
+					kept = append(kept, old)
+				}
+			}
+			seen := map[string]bool{}
+			for _, v := range extra {
+				k := v.Region + "@" + v.Start.Format(time.DateOnly)
+				if seen[k] {
+					return nil, fmt.Errorf("policy: %s: region %s has two values starting %s", name, v.Region, v.Start.Format(time.DateOnly))
+				}
+				seen[k] = true
+			}
+			p.Values = append(kept, extra...)
+			sort.SliceStable(p.Values, func(i, j int) bool {
+				a, b := p.Values[i], p.Values[j]
+				if len(a.Region) != len(b.Region) || a.Region != b.Region {
+					return len(a.Region) < len(b.Region) || len(a.Region) == len(b.Region) && a.Region < b.Region
+				}
+				return a.Start.Before(b.Start)
+			})
+		}
+		params = append(params, p)
+	}
+	return newSet(params), nil
 }

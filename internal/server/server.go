@@ -18,9 +18,13 @@ import (
 
 	"jiuzhu/internal/api"
 	"jiuzhu/internal/auth"
+	"jiuzhu/internal/calendar"
+	"jiuzhu/internal/casework"
 	"jiuzhu/internal/config"
 	"jiuzhu/internal/crypt"
 	"jiuzhu/internal/db"
+	"jiuzhu/internal/policy"
+	"jiuzhu/internal/policy/policydb"
 	"jiuzhu/internal/region"
 	"jiuzhu/internal/registry"
 	"jiuzhu/internal/web"
@@ -34,6 +38,8 @@ type App struct {
 	Keys     *crypt.Keys
 	Auth     *auth.Service
 	Registry *registry.Service
+	Policy   *policydb.Store
+	Casework *casework.Service
 	Log      *slog.Logger
 }
 
@@ -76,6 +82,20 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a := &App{Cfg: cfg, DB: d, Tree: tree, Keys: keys, Log: log}
 	a.Auth = &auth.Service{DB: d, Tree: tree, Demo: cfg.Demo}
 	a.Registry = &registry.Service{DB: d, Keys: keys, Tree: tree}
+	base, err := policy.Default()
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	a.Policy = &policydb.Store{DB: d, Tree: tree, Base: base}
+	if n, err := a.Policy.Sync(ctx); err != nil {
+		d.Close()
+		return nil, err
+	} else if n > 0 {
+		log.Info("policy parameters loaded", "values_added", n)
+	}
+	a.Casework = &casework.Service{DB: d, Tree: tree, Calendar: calendar.Default(), Keys: keys,
+		Assessor: &casework.CalcAssessor{Registry: a.Registry, Tree: tree, Params: a.Policy.Effective}}
 	return a, nil
 }
 
@@ -105,12 +125,12 @@ func (a *App) EnsureAdmin(ctx context.Context) (string, error) {
 // Handler returns the whole HTTP surface.
 func (a *App) Handler() (http.Handler, error) {
 	mux := http.NewServeMux()
-	w, err := web.New(&web.Server{Auth: a.Auth, Registry: a.Registry, Tree: a.Tree, Secure: a.Cfg.SecureCookies, Demo: a.Cfg.Demo, Log: a.Log})
+	w, err := web.New(&web.Server{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Tree: a.Tree, Secure: a.Cfg.SecureCookies, Demo: a.Cfg.Demo, Log: a.Log})
 	if err != nil {
 		return nil, err
 	}
 	w.Routes(mux)
-	(&api.API{Auth: a.Auth, Registry: a.Registry, Tree: a.Tree, DB: a.DB, Log: a.Log}).Routes(mux)
+	(&api.API{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Tree: a.Tree, DB: a.DB, Log: a.Log}).Routes(mux)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

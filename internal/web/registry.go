@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"jiuzhu/internal/apperr"
+	"jiuzhu/internal/auth"
+	"jiuzhu/internal/casework"
 	"jiuzhu/internal/registry"
 )
 
@@ -97,6 +99,7 @@ type householdData struct {
 	H       *registry.Household
 	History []registry.Change
 	Reveal  map[int64]string
+	Cases   []*casework.Case
 }
 
 func (s *Server) householdPage(w http.ResponseWriter, r *http.Request, status int, err error, reveal map[int64]string) {
@@ -111,7 +114,14 @@ func (s *Server) householdPage(w http.ResponseWriter, r *http.Request, status in
 		s.render(w, r, http.StatusOK, "error", "户信息", nil, lerr)
 		return
 	}
-	s.render(w, r, status, "household", "户信息 "+h.No, householdData{H: h, History: hist, Reveal: reveal}, err)
+	var cases []*casework.Case
+	if u.Can(auth.CaseRead) {
+		if cases, lerr = s.Casework.ByHousehold(r.Context(), u, h.ID); lerr != nil {
+			s.render(w, r, http.StatusOK, "error", "户信息", nil, lerr)
+			return
+		}
+	}
+	s.render(w, r, status, "household", "户信息 "+h.No, householdData{H: h, History: hist, Reveal: reveal, Cases: cases}, err)
 }
 
 func (s *Server) householdView(w http.ResponseWriter, r *http.Request) {

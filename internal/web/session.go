@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"jiuzhu/internal/auth"
+	"jiuzhu/internal/casework"
 	"jiuzhu/internal/registry"
 )
 
@@ -62,6 +63,7 @@ func (s *Server) passwordSubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 type homeData struct {
+	Cases   casework.Counts
 	Counts  registry.Counts
 	Recent  []registry.Change
 	RecentH []int64
@@ -79,6 +81,13 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if d.Recent, d.RecentH, err = s.Registry.RecentChanges(r.Context(), u, 10); err != nil {
+			s.render(w, r, http.StatusOK, "home", "工作台", d, err)
+			return
+		}
+	}
+	if u.Can(auth.CaseRead) {
+		var err error
+		if d.Cases, err = s.Casework.Count(r.Context(), u); err != nil {
 			s.render(w, r, http.StatusOK, "home", "工作台", d, err)
 			return
 		}

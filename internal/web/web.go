@@ -21,6 +21,8 @@ import (
 
 	"jiuzhu/internal/apperr"
 	"jiuzhu/internal/auth"
+	"jiuzhu/internal/casework"
+	"jiuzhu/internal/policy/policydb"
 	"jiuzhu/internal/region"
 	"jiuzhu/internal/registry"
 )
@@ -38,6 +40,8 @@ const SessionCookie = "jiuzhu_session"
 type Server struct {
 	Auth     *auth.Service
 	Registry *registry.Service
+	Policy   *policydb.Store // parameters, calculation, reform simulation
+	Casework *casework.Service
 	Tree     *region.Tree
 	Secure   bool // Secure cookies
 	Demo     bool
@@ -68,6 +72,8 @@ func New(s *Server) (*Server, error) {
 }
 
 var cst = time.FixedZone("CST", 8*3600)
+
+func todayCST() time.Time { return time.Now().In(cst) }
 
 func funcs(tree *region.Tree) template.FuncMap {
 	return template.FuncMap{
@@ -113,8 +119,14 @@ func funcs(tree *region.Tree) template.FuncMap {
 			return false
 		},
 		"selfCareLevel": func(items []string) string { return registry.SelfCareLevel(len(items)) },
-		"age":           func(p *registry.Person) int { return p.Age(time.Now().In(cst)) },
-		"options":       func() map[string][]registry.Option { return optionLists },
+		"age":           func(p *registry.Person) int { return p.Age(todayCST()) },
+		"programme":     casework.ProgrammeLabel,
+		"actionLabel":   casework.ActionLabel,
+		"inc":           func(i int) int { return i + 1 },
+		"officeName": func(level int) string {
+			return map[int]string{4: "乡镇（街道）", 5: "村（社区）", 3: "县级"}[level]
+		},
+		"options": func() map[string][]registry.Option { return optionLists },
 		"dict": func(kv ...any) map[string]any {
 			m := map[string]any{}
 			for i := 0; i+1 < len(kv); i += 2 {
@@ -129,7 +141,7 @@ var optionLists = map[string][]registry.Option{
 	"relations": registry.Relations, "hukous": registry.Hukous, "disability": registry.DisabilityKinds,
 	"student": registry.StudentStatuses, "selfcare": registry.SelfCareItemList, "duties": registry.SupportDuties,
 	"removal": registry.RemovalReasons,
-	"levels":  {{"1", "一级"}, {"2", "二级"}, {"3", "三级"}, {"4", "四级"}},
+	"levels":  {{Value: "1", Label: "一级"}, {Value: "2", Label: "二级"}, {Value: "3", Label: "三级"}, {Value: "4", Label: "四级"}},
 }
 
 var opLabels = map[string]string{
@@ -221,7 +233,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 var notices = map[string]string{
 	"saved": "已保存。", "created": "已登记。", "member_added": "已增加成员。", "member_removed": "已移出该成员。", "split": "已分户。",
 	"merged": "已合户。", "moved": "已迁移。", "supporter": "已保存义务人信息。", "bank": "已登记银行账户。", "password": "密码已修改。",
-	"user_created": "用户已创建。", "user_saved": "用户信息已保存。",
+	"user_created": "用户已创建。", "user_saved": "用户信息已保存。", "case_opened": "申请已受理。", "case_step": "已办理。",
 }
 
 // Routes registers every page.
@@ -260,6 +272,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /audit", s.auth(auth.AuditRead, s.auditSearch))
 	mux.Handle("POST /audit/verify", s.auth(auth.AuditRead, s.auditVerify))
 	s.policyRoutes(mux)
+	s.caseRoutes(mux)
 }
 
 func cacheStatic(h http.Handler) http.Handler {

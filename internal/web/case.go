@@ -1,0 +1,252 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"jiuzhu/internal/apperr"
+	"jiuzhu/internal/auth"
+	"jiuzhu/internal/casework"
+	"jiuzhu/internal/registry"
+)
+
+func (s *Server) caseRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /cases", s.auth(auth.CaseRead, s.caseWorklist))
+	mux.Handle("GET /cases/new", s.auth(auth.CaseAct, s.caseNewForm))
+	mux.Handle("POST /cases", s.auth(auth.CaseAct, s.caseOpen))
+	mux.Handle("GET /cases/{id}", s.auth(auth.CaseRead, s.caseView))
+	mux.Handle("POST /cases/{id}/actions", s.auth(auth.CaseAct, s.caseAct))
+	mux.Handle("GET /cases/{id}/print/{doc}", s.auth(auth.CaseRead, s.casePrint))
+	// The public notice is posted for everyone (DB-28): no login, masked.
+	mux.HandleFunc("GET /public/notices", s.publicNotices)
+}
+
+type worklistData struct {
+	Items       []casework.WorkItem
+	OverdueOnly bool
+	Programmes  any
+}
+
+func (s *Server) caseWorklist(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	d := worklistData{OverdueOnly: q.Get("overdue") != "", Programmes: casework.Programmes}
+	items, err := s.Casework.Worklist(r.Context(), currentUser(r), casework.WorklistQuery{OverdueOnly: d.OverdueOnly, Programme: q.Get("programme")})
+	d.Items = items
+	s.render(w, r, http.StatusOK, "cases", "待办案件", d, err)
+}
+
+type caseNewData struct {
+	H          *registry.Household
+	Programmes any
+	Documents  map[string][]casework.Document
+	Adults     []*registry.Person
+}
+
+func (s *Server) caseNewData(r *http.Request) (caseNewData, error) {
+	hhID, _ := strconv.ParseInt(r.FormValue("household"), 10, 64)
+	h, err := s.Registry.Household(r.Context(), currentUser(r), hhID)
+	if err != nil {
+		return caseNewData{}, err
+	}
+	d := caseNewData{H: h, Programmes: casework.Programmes, Documents: map[string][]casework.Document{}}
+	for _, p := range casework.Programmes {
+		d.Documents[p.Value] = casework.DocumentLabels(p.Value, "expenditure")
+	}
+	for _, m := range h.Members {
+		if age(m) >= 18 {
+			d.Adults = append(d.Adults, m)
+		}
+	}
+	return d, nil
+}
+
+func age(p *registry.Person) int { return p.Age(todayCST()) }
+
+func (s *Server) caseNewForm(w http.ResponseWriter, r *http.Request) {
+	d, err := s.caseNewData(r)
+	if err != nil {
+		s.render(w, r, http.StatusOK, "error", "受理申请", nil, err)
+		return
+	}
+	r.Form = url.Values{"household": {strconv.FormatInt(d.H.ID, 10)}, "channel": {"door"}, "programme": {r.URL.Query().Get("programme")}}
+	s.render(w, r, http.StatusOK, "case_new", "受理申请", d, nil)
+}
+
+func (s *Server) caseOpen(w http.ResponseWriter, r *http.Request) {
+	in := casework.Intake{Programme: r.PostFormValue("programme"), Kind: r.PostFormValue("kind"), Channel: r.PostFormValue("channel"),
+		AgentName: r.PostFormValue("agent_name"), AcceptedOn: r.PostFormValue("accepted_on"), Documents: r.PostForm["documents"],
+		Pledge: r.PostFormValue("pledge") != "", Special: r.PostFormValue("special") != "", SpecialReason: r.PostFormValue("special_reason"),
+		CloseRelative: r.PostFormValue("close_relative") != "", StaffName: r.PostFormValue("staff_name"), StaffPost: r.PostFormValue("staff_post"),
+		Relation: r.PostFormValue("relation"), Reason: r.PostFormValue("reason")}
+	in.HouseholdID, _ = strconv.ParseInt(r.PostFormValue("household"), 10, 64)
+	in.ApplicantID, _ = strconv.ParseInt(r.PostFormValue("applicant"), 10, 64)
+	in.Authorisations = ids(r.PostForm["authorisations"])
+	var err error
+	if in.RequestedFen, err = parseYuan(r.PostFormValue("requested")); err == nil {
+		var cs *casework.Case
+		if cs, err = s.Casework.Open(r.Context(), currentUser(r), in); err == nil {
+			http.Redirect(w, r, "/cases/"+strconv.FormatInt(cs.ID, 10)+"?ok=case_opened", http.StatusSeeOther)
+			return
+		}
+	}
+	d, derr := s.caseNewData(r)
+	if derr != nil {
+		err = derr
+	}
+	s.render(w, r, http.StatusOK, "case_new", "受理申请", d, err)
+}
+
+func ids(vals []string) []int64 {
+	var out []int64
+	for _, v := range vals {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+type caseData struct {
+	C       *casework.Case
+	Events  []casework.Event
+	Steps   []casework.Step
+	Pending casework.Step
+	Waiting bool
+	Trace   any
+	Docs    []casework.Document
+	Adults  []*registry.Person // for the authorisations of an incomplete file
+}
+
+func (s *Server) caseData(r *http.Request) (caseData, error) {
+	u := currentUser(r)
+	cs, err := s.Casework.Get(r.Context(), u, pathID(r, "id"))
+	if err != nil {
+		return caseData{}, err
+	}
+	ev, err := s.Casework.Events(r.Context(), u, cs.ID)
+	if err != nil {
+		return caseData{}, err
+	}
+	d := caseData{C: cs, Events: ev, Steps: cs.Steps(), Docs: casework.DocumentLabels(cs.Programme, cs.Kind)}
+	d.Pending, d.Waiting = cs.Pending()
+	if cs.State == casework.StateIncomplete {
+		h, err := s.Registry.Household(r.Context(), u, cs.HouseholdID)
+		if err != nil {
+			return caseData{}, err
+		}
+		for _, m := range h.Members {
+			if age(m) >= 18 {
+				d.Adults = append(d.Adults, m)
+			}
+		}
+	}
+	if cs.Assessment != nil && len(cs.Assessment.Result) > 0 {
+		var res map[string]any
+		if json.Unmarshal(cs.Assessment.Result, &res) == nil {
+			if ps, ok := res["programmes"].(map[string]any); ok {
+				if p, ok := ps[cs.Programme].(map[string]any); ok {
+					d.Trace = p["trace"]
+				}
+			}
+		}
+	}
+	return d, nil
+}
+
+func (s *Server) caseView(w http.ResponseWriter, r *http.Request) {
+	d, err := s.caseData(r)
+	if err != nil {
+		s.render(w, r, http.StatusOK, "error", "案件", nil, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "case", "案件 "+d.C.No, d, nil)
+}
+
+func boolField(r *http.Request, name string) *bool {
+	switch r.PostFormValue(name) {
+	case "yes":
+		b := true
+		return &b
+	case "no":
+		b := false
+		return &b
+	}
+	return nil
+}
+
+func (s *Server) caseAct(w http.ResponseWriter, r *http.Request) {
+	a := casework.Action{Action: r.PostFormValue("action"), Version: formInt(r, "version"), Reason: r.PostFormValue("reason"),
+		Investigators: strings.FieldsFunc(r.PostFormValue("investigators"), func(c rune) bool { return c == '，' || c == ',' || c == '、' || c == ' ' }),
+		VisitedOn:     r.PostFormValue("visited_on"), MembersSigned: r.PostFormValue("members_signed") != "", Neighbours: r.PostFormValue("neighbours"),
+		Findings: r.PostFormValue("findings"), Photos: formInt(r, "photos"), SupportMode: r.PostFormValue("support_mode"),
+		Consistent: boolField(r, "consistent"), ReportRef: r.PostFormValue("report_ref"), Participants: formInt(r, "participants"),
+		Representatives: formInt(r, "representatives"), Passed: boolField(r, "passed"), Approve: boolField(r, "approve"),
+		Objections: formInt(r, "objections"), Documents: r.PostForm["documents"], Pledge: r.PostFormValue("pledge") != "", Signed: ids(r.PostForm["authorisations"])}
+	var err error
+	if a.AdvanceFen, err = parseYuan(r.PostFormValue("advance")); err == nil {
+		if _, err = s.Casework.Act(r.Context(), currentUser(r), pathID(r, "id"), a); err == nil {
+			http.Redirect(w, r, "/cases/"+r.PathValue("id")+"?ok=case_step", http.StatusSeeOther)
+			return
+		}
+	}
+	if e, ok := apperr.As(err); ok && e.Field == "monthly_income" {
+		e.Field, e.Message = "advance", strings.ReplaceAll(e.Message, "金额", "先行救助金额")
+	}
+	d, derr := s.caseData(r)
+	if derr != nil {
+		s.render(w, r, http.StatusOK, "error", "案件", nil, derr)
+		return
+	}
+	s.render(w, r, http.StatusOK, "case", "案件 "+d.C.No, d, err)
+}
+
+var printDocs = map[string]string{"application": "申请审批表", "visit": "入户调查表", "decision": "审批决定书", "refusal": "不予批准通知书"}
+
+type printData struct {
+	caseData
+	Doc, DocTitle string
+	H             *registry.Household
+	Today         string
+}
+
+func (s *Server) casePrint(w http.ResponseWriter, r *http.Request) {
+	doc := r.PathValue("doc")
+	title, ok := printDocs[doc]
+	if !ok {
+		s.render(w, r, http.StatusOK, "error", "打印", nil, apperr.NotFound("没有这种文书"))
+		return
+	}
+	d, err := s.caseData(r)
+	if err == nil && (doc == "decision" && d.C.Decision != "approved" || doc == "refusal" && d.C.Decision != "refused") {
+		err = apperr.Invalid("doc", "no_decision", "案件尚未作出相应决定，不能打印"+title)
+	}
+	var h *registry.Household
+	if err == nil {
+		h, err = s.Registry.Household(r.Context(), currentUser(r), d.C.HouseholdID)
+	}
+	if err != nil {
+		s.render(w, r, http.StatusOK, "error", title, nil, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "case_print", title, printData{caseData: d, Doc: doc, DocTitle: title, H: h, Today: todayCST().Format("2006年1月2日")}, nil)
+}
+
+type noticeData struct {
+	Lines  []casework.NoticeLine
+	Region string
+}
+
+func (s *Server) publicNotices(w http.ResponseWriter, r *http.Request) {
+	code := r.URL.Query().Get("region")
+	d := noticeData{Region: s.Tree.FullName(code)}
+	var err error
+	if code == "" {
+		err = apperr.Invalid("region", "region_required", "请在网址中指定村（社区）或乡镇代码，例如 ?region=360102002001")
+	} else if d.Lines, err = s.Casework.Notices(r.Context(), code); err != nil {
+		err = apperr.NotFound("行政区划代码不存在")
+	}
+	s.render(w, r, http.StatusOK, "notices", "公示", d, err)
+}

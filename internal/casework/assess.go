@@ -32,6 +32,9 @@ func (a *CalcAssessor) Assess(ctx context.Context, c Caller, householdID int64, 
 	if programme == "temporary" {
 		sit.Request = &calc.Request{Kind: kind, NeedFen: money.Fen(requestedFen)}
 	}
+	if err := sit.Validate(); err != nil {
+		return Assessment{}, apperr.Invalid("household", "assessment_failed", "户籍信息不完整，无法测算："+err.Error())
+	}
 	params, err := a.Params(ctx)
 	if err != nil {
 		return Assessment{}, err

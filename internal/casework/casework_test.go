@@ -268,3 +268,64 @@ func TestDeadlinesAcrossHolidays(t *testing.T) {
 		t.Fatal(casework.MaskName("欧阳小明"))
 	}
 }
+
+// TestEmergencyAssistFirst: a fire; the township pays at once from its reserve
+// within its limit, completes the file within 5 WD, and the county approves the rest.
+func TestEmergencyAssistFirst(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	h, ids := f.household(100000)
+	f.clock = day("2026-11-02")
+	cs, err := f.cw.Open(ctx, f.caseworker, casework.Intake{HouseholdID: h.ID, ApplicantID: ids[0], Programme: "temporary", Kind: "emergency",
+		Channel: "door", Documents: []string{"application"}, RequestedFen: 500000, Reason: "房屋失火"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.State != "accepted" || cs.DueOn != "2026-11-04" {
+		t.Fatalf("emergency intake: %s due %s (48 hours = 2 WD)", cs.State, cs.DueOn)
+	}
+	as, err := f.cw.Assessor.Assess(ctx, f.caseworker, h.ID, "temporary", "emergency", 500000, f.clock)
+	if err != nil || as.AdvanceFen <= 0 || as.AmountFen <= as.AdvanceFen {
+		t.Fatalf("assessment eligible=%v amount=%d advance=%d %v: want an advance below the grant", as.Eligible, as.AmountFen, as.AdvanceFen, err)
+	}
+	f.refused(f.caseworker, cs, casework.Action{Action: "advance", AdvanceFen: as.AdvanceFen + 1}, "advance_limit")
+	cs = f.act(f.caseworker, cs, casework.Action{Action: "advance", AdvanceFen: as.AdvanceFen})
+	if cs.State != "advanced" || cs.DueOn != "2026-11-09" {
+		t.Fatalf("after the advance: %s due %s (paperwork within 5 WD)", cs.State, cs.DueOn)
+	}
+	f.refused(f.caseworker, cs, casework.Action{Action: "complete_file", Documents: []string{"id_hukou"}}, "pledge_missing")
+	cs = f.act(f.caseworker, cs, casework.Action{Action: "complete_file", Documents: []string{"id_hukou", "receipt"}, Pledge: true})
+	if cs.State != "decision" {
+		t.Fatalf("remainder goes to the county: %s", cs.State)
+	}
+	if cs.SpotCheck || cs.CloseRelative {
+		cs = f.act(f.county, cs, casework.Action{Action: "county_visit", Investigators: []string{"甲", "乙"}, MembersSigned: true, Findings: "属实"})
+	}
+	cs = f.act(f.county, cs, casework.Action{Action: "decide", Approve: yes()})
+	if cs.State != casework.StateApproved || cs.AmountFen != as.AmountFen || cs.AdvanceFen != as.AdvanceFen {
+		t.Fatalf("approved %s amount %d advance %d", cs.State, cs.AmountFen, cs.AdvanceFen)
+	}
+}
+
+// TestChildrenNoNotice: the children's procedure has no public notice (ER-03).
+func TestChildrenNoNotice(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	h, ids := f.household(0)
+	f.clock = day("2026-11-02")
+	cs, err := f.cw.Open(ctx, f.caseworker, casework.Intake{HouseholdID: h.ID, ApplicantID: ids[2], Programme: "unattended_child", Channel: "agent", AgentName: "王奶奶",
+		Documents: []string{"application", "id_hukou", "parents"}, Pledge: true, Authorisations: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.DueOn != "2026-11-23" {
+		t.Fatalf("township check due %s, want 15 WD = 2026-11-23", cs.DueOn)
+	}
+	cs = f.act(f.reviewer, cs, casework.Action{Action: "township_opinion", Approve: yes()})
+	if cs.State != "decision" || cs.NoticeFrom != "" {
+		t.Fatalf("children's case went to %s with notice %q", cs.State, cs.NoticeFrom)
+	}
+	if lines, _ := f.cw.Notices(ctx, village); len(lines) != 0 {
+		t.Fatalf("a child's case appeared on the public notice: %+v", lines)
+	}
+}

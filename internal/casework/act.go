@@ -376,6 +376,16 @@ func (s *Service) Act(ctx context.Context, u *auth.User, caseID int64, a Action)
 	return next, nil
 }
 
+// MayAct reports whether the user may take the case's pending step, so pages
+// show the form only to the office whose turn it is.
+func (c *Case) MayAct(u *auth.User) bool {
+	st, ok := c.Pending()
+	if !ok {
+		return c.State == StateIncomplete || c.State == StateRefused
+	}
+	return roleMayAct(u.Role, u.Region, st.Office, c.Region, st.Action)
+}
+
 func outOfOrder(cs *Case) error {
 	return apperr.Invalid("action", "out_of_order", "当前环节为“"+cs.StateLabel()+"”，不能办理该事项；请按程序逐步办理")
 }

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"jiuzhu/internal/casework"
 	"jiuzhu/internal/registry"
 )
 
@@ -51,16 +53,7 @@ func TestBrowserRegistryPath(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
-		chromedp.WindowSize(1024, 1366))
-	alloc, cancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancel()
-	bctx, cancel := chromedp.NewContext(alloc)
-	defer cancel()
-	bctx, cancel = context.WithTimeout(bctx, 90*time.Second)
-	defer cancel()
-
+	bctx := newBrowser(t, path)
 	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(bctx, steps...); err != nil {
@@ -126,6 +119,20 @@ func TestBrowserRegistryPath(t *testing.T) {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
+// newBrowser starts headless Chromium for one test.
+func newBrowser(t *testing.T, path string) context.Context {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
+		chromedp.WindowSize(1024, 1366))
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	bctx, cancel := chromedp.NewContext(alloc)
+	t.Cleanup(cancel)
+	bctx, cancel = context.WithTimeout(bctx, 90*time.Second)
+	t.Cleanup(cancel)
+	return bctx
+}
+
 // shot saves a screenshot when JIUZHU_SCREENSHOTS names a folder, so a person
 // can look at what the test saw.
 func shot(t *testing.T, ctx context.Context, name string) {
@@ -139,4 +146,92 @@ func shot(t *testing.T, ctx context.Context, name string) {
 		return
 	}
 	os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644)
+}
+
+// TestBrowserCasework: in a real browser, a caseworker accepts an emergency
+// temporary assistance at the one door, pays the advance at once and completes
+// the file afterwards; then an urban dibao case is posted and the public notice
+// shows only the masked name.
+func TestBrowserCasework(t *testing.T) {
+	path := chromium(t)
+	e, _ := caseEnv(t, "2026-11-02")
+	tokA := e.login("case_a")
+	hA, pA, _ := e.household(tokA, villageA, 11)
+	bctx := newBrowser(t, path)
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(bctx, steps...); err != nil {
+			shot(t, bctx, "fail-"+what)
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text %s: %v", sel, err)
+		}
+		return s
+	}
+	login := func(user string) {
+		do("login "+user, chromedp.Navigate(e.srv.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#username")),
+			chromedp.SendKeys(chromedp.CSS("#username"), user), chromedp.SendKeys(chromedp.CSS("#password"), pw),
+			chromedp.Click(chromedp.CSS("#login")), chromedp.WaitVisible(chromedp.CSS("#stat-cases")))
+	}
+	login("case_a")
+	do("intake form", chromedp.Navigate(fmt.Sprintf("%s/households/%d", e.srv.URL, hA)), chromedp.Click(chromedp.CSS("#new-case")),
+		chromedp.WaitVisible(chromedp.CSS("#case-open")),
+		chromedp.SetValue(chromedp.CSS("#programme"), "temporary"), chromedp.SetValue(chromedp.CSS("#kind"), "emergency"),
+		chromedp.SendKeys(chromedp.CSS("#requested"), "5000"), chromedp.Click(chromedp.CSS(`input[value="application"]`)),
+		chromedp.SendKeys(chromedp.CSS("#reason"), "房屋失火"), chromedp.Click(chromedp.CSS("#case-open")), chromedp.WaitVisible(chromedp.CSS("#case-no")))
+	if st := text("#case-state"); !strings.Contains(st, "先行救助") {
+		t.Fatalf("emergency case waits for %q", st)
+	}
+	// more than the township may advance is refused with the limit named
+	do("advance too much", chromedp.SendKeys(chromedp.CSS(`#form-advance input[name="advance"]`), "4000"), chromedp.Click(chromedp.CSS("#do-advance")),
+		chromedp.WaitVisible(chromedp.CSS("#error")))
+	if msg := text("#error"); !strings.Contains(msg, "乡镇审批额度") {
+		t.Fatalf("advance limit message: %q", msg)
+	}
+	do("advance", chromedp.SetValue(chromedp.CSS(`#form-advance input[name="advance"]`), "2000"), chromedp.Click(chromedp.CSS("#do-advance")),
+		chromedp.WaitVisible(chromedp.CSS("#form-complete_file")))
+	if st := text("#case-state"); !strings.Contains(st, "补齐手续") {
+		t.Fatalf("after the advance the case waits for %q", st)
+	}
+	do("complete file", chromedp.Click(chromedp.CSS(`#form-complete_file input[value="id_hukou"]`)), chromedp.Click(chromedp.CSS(`#form-complete_file input[name="pledge"]`)),
+		chromedp.Click(chromedp.CSS("#do-complete_file")), chromedp.WaitVisible(chromedp.CSS("#waiting-other")))
+	if st := text("#case-state"); !strings.Contains(st, "审批") {
+		t.Fatalf("after the paperwork the case waits for %q", st)
+	}
+	if ev := text("#events"); !strings.Contains(ev, "先行救助发放") || !strings.Contains(ev, "补办手续") {
+		t.Fatalf("case file: %q", ev)
+	}
+	shot(t, bctx, "case-emergency")
+
+	// a dibao case taken to the public notice through the service, then the board in the browser
+	ctx := context.Background()
+	u, _ := e.app.Auth.ByID(ctx, 2)
+	rev, _ := e.app.Auth.ByID(ctx, 7)
+	cs, err := e.app.Casework.Open(ctx, u, casework.Intake{HouseholdID: hA, ApplicantID: pA, Programme: "dibao", Channel: "door",
+		Documents: []string{"application", "id_hukou", "income"}, Pledge: true, Authorisations: []int64{pA}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	yes := true
+	for _, a := range []casework.Action{{Action: "start_investigation"}, {Action: "home_visit", Investigators: []string{"甲", "乙"}, MembersSigned: true, Findings: "属实"},
+		{Action: "verification", Consistent: &yes}} {
+		a.Version = cs.Version
+		if cs, err = e.app.Casework.Act(ctx, u, cs.ID, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cs, err = e.app.Casework.Act(ctx, rev, cs.ID, casework.Action{Action: "township_opinion", Approve: &yes, Version: cs.Version}); err != nil {
+		t.Fatal(err)
+	}
+	do("notice board", chromedp.Navigate(e.srv.URL+"/public/notices?region="+villageA), chromedp.WaitVisible(chromedp.CSS("#notice")))
+	board := text("#notice")
+	if !strings.Contains(board, "测***") || strings.Contains(board, "测试户主") {
+		t.Fatalf("notice board: %q", board)
+	}
+	shot(t, bctx, "notice")
 }

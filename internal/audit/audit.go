@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emmansun/gmsm/sm3"
@@ -81,11 +82,74 @@ func Append(ctx context.Context, q db.Querier, a Actor, action, objectType, obje
 	return nil
 }
 
-// Record appends one entry in its own transaction; for audited reads.
+// Record appends one entry for an audited read and returns once it is
+// committed. Concurrent reads are group-committed: one transaction appends
+// every entry waiting at that moment, so twenty people opening household pages
+// do not queue one by one on the chain's head row.
 func Record(ctx context.Context, d *db.DB, a Actor, action, objectType, objectID, region string, detail any) error {
-	return d.Tx(ctx, func(tx *sql.Tx) error {
-		return Append(ctx, tx, a, action, objectType, objectID, region, detail)
-	})
+	r := &pending{a: a, action: action, objectType: objectType, objectID: objectID, region: region, detail: detail, done: make(chan error, 1)}
+	w, _ := writers.LoadOrStore(d, &groupWriter{})
+	return w.(*groupWriter).submit(ctx, d, r)
+}
+
+var writers sync.Map // *db.DB → *groupWriter
+
+type pending struct {
+	a                                    Actor
+	action, objectType, objectID, region string
+	detail                               any
+	done                                 chan error
+}
+
+type groupWriter struct {
+	mu      sync.Mutex
+	queue   []*pending
+	running bool
+}
+
+func (g *groupWriter) submit(ctx context.Context, d *db.DB, r *pending) error {
+	g.mu.Lock()
+	g.queue = append(g.queue, r)
+	if !g.running {
+		g.running = true
+		go g.run(d)
+	}
+	g.mu.Unlock()
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// run writes batches until the queue is empty, then stops; the next submit
+// starts it again.
+func (g *groupWriter) run(d *db.DB) {
+	for {
+		g.mu.Lock()
+		batch := g.queue
+		g.queue = nil
+		if len(batch) == 0 {
+			g.running = false
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := d.Tx(ctx, func(tx *sql.Tx) error {
+			for _, r := range batch {
+				if err := Append(ctx, tx, r.a, r.action, r.objectType, r.objectID, r.region, r.detail); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		cancel()
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
 }
 
 // VerifyResult is the outcome of a chain check.

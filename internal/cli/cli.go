@@ -53,7 +53,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	case "migrate":
 		err = migrate(ctx, args[1:], stdout, stderr)
 	case "gen":
-		err = gen(ctx, args[1:], stdout, stderr)
+		err = genCmd(ctx, args[1:], stdout, stderr)
 	case "audit":
 		err = auditCmd(ctx, args[1:], stdout, stderr)
 	case "bench":

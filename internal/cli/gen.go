@@ -3,18 +3,118 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"strings"
+	"time"
 
+	"jiuzhu/internal/bench"
+	"jiuzhu/internal/demo"
+	"jiuzhu/internal/gen"
+	"jiuzhu/internal/region"
 	"jiuzhu/internal/server"
 )
 
-// Filled in when the generator lands.
-func gen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("gen: not yet available")
+// progress prints a line at every tenth of the work.
+func progress(w io.Writer, what string) func(done, total int64) {
+	next := int64(0)
+	return func(done, total int64) {
+		if total > 0 && done >= next {
+			fmt.Fprintf(w, "%s: %d / %d rows (%d%%)\n", what, done, total, done*100/total)
+			next = done + total/10
+		}
+	}
+}
+
+func genCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	scale := fs.Float64("scale", 0.01, "size: 1 = the whole province as in the 2019 report")
+	seed := fs.Int64("seed", 1, "seed: the same seed gives the same data")
+	out := fs.String("out", "", "write CSV files into this folder instead of a database")
+	regions := fs.String("regions", "", "comma-separated county or city codes to limit the data to")
+	parse := settings(fs)
+	cfg, err := parse(args)
+	if err != nil {
+		return err
+	}
+	if *scale <= 0 || *scale > 5 {
+		return errors.New("gen: -scale must be above 0 and at most 5")
+	}
+	opts := gen.Options{Scale: *scale, Seed: *seed, Now: time.Now().UTC(), Progress: progress(stdout, "gen")}
+	if *regions != "" {
+		opts.Regions = strings.Split(*regions, ",")
+	}
+	start := time.Now()
+	var st gen.Stats
+	if *out != "" {
+		tree, err := region.Load()
+		if err != nil {
+			return err
+		}
+		st, err = gen.WriteCSV(ctx, *out, tree, opts)
+		if err != nil {
+			return err
+		}
+	} else {
+		app, err := server.Open(ctx, cfg, logger(cfg, stderr))
+		if err != nil {
+			return err
+		}
+		defer app.Close()
+		if st, err = gen.Load(ctx, app.DB, app.Tree, app.Keys, opts); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "generated %+v in %s\n", st, time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("bench: not yet available")
+	if len(args) == 0 {
+		return errors.New("usage: jiuzhu bench registry|calc|casework [-db postgres://...] [-scale F]")
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "registry":
+		fs := flag.NewFlagSet("bench registry", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		dbURL := fs.String("db", "", "PostgreSQL URL (the bench works in its own schemas and drops them)")
+		scale := fs.Float64("scale", 0.01, "size of the synthetic province: 1 = full province")
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		return bench.Registry(ctx, stdout, *dbURL, *scale)
+	case "calc":
+		return benchCalc(ctx, rest, stdout, stderr)
+	case "casework":
+		fs := flag.NewFlagSet("bench casework", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		dbURL := fs.String("db", "", "PostgreSQL URL (the bench works in its own schema and drops it)")
+		cases := fs.Int("cases", 100000, "open cases in the county")
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		return bench.Casework(ctx, stdout, *dbURL, *cases)
+	}
+	return fmt.Errorf("bench: unknown benchmark %q (registry, calc, casework)", name)
 }
 
-func loadDemoData(ctx context.Context, app *server.App, stdout io.Writer) error { return nil }
+// loadDemoData fills the two demo counties once, on an empty registry.
+func loadDemoData(ctx context.Context, app *server.App, stdout io.Writer) error {
+	var n int
+	if err := app.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM households`).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	fmt.Fprintln(stdout, "正在生成演示数据（东湖区、进贤县）……")
+	st, err := gen.Load(ctx, app.DB, app.Tree, app.Keys, gen.Options{Scale: 0.3, Seed: 2019, Regions: demo.Counties, Now: time.Now().UTC()})
+	if err != nil {
+		return fmt.Errorf("demo data: %w", err)
+	}
+	fmt.Fprintf(stdout, "演示数据：%d 户，%d 人\n", st.Households, st.Persons)
+	return nil
+}

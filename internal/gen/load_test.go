@@ -39,6 +39,11 @@ func TestLoad(t *testing.T) {
 	if calls == 0 {
 		t.Error("no progress reported")
 	}
+	// Loading a county again repeats its ID numbers: the load fails on the
+	// unique index and takes back the households it had already added.
+	if _, err := Load(ctx, d, testdb.Tree(t), keys, Options{Scale: 0.01, Seed: 1, Now: testNow, Regions: []string{"360704"}}); err == nil {
+		t.Fatal("loading the same persons twice succeeded")
+	}
 	for table, want := range map[string]int64{"households": total.Households, "persons": total.Persons,
 		"supporters": total.Supporters, "bank_accounts": total.BankAccounts} {
 		var n, max int64

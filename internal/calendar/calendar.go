@@ -54,9 +54,11 @@ type Row struct {
 	Name string // the holiday, e.g. 春节; for Work rows the holiday it makes up for
 }
 
-// Calendar holds the holiday arrangements of a set of years. Queries are safe
-// for concurrent use; AddYear is not safe concurrently with queries.
+// Calendar holds the holiday arrangements of a set of years. It is safe for
+// concurrent use: an administrator may add next year's notice while deadlines
+// are being computed.
 type Calendar struct {
+	mu    sync.RWMutex
 	years map[int]bool
 	rows  map[int32]Row // keyed by days since 1970-01-01
 }
@@ -144,6 +146,8 @@ func ReadRows(r io.Reader) ([]Row, error) {
 // must fall on a weekend, off rows must name a holiday, and no date may appear
 // twice, in rows or already loaded.
 func (c *Calendar) AddYear(year int, rows []Row) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.years[year] {
 		return fmt.Errorf("calendar: add year %d: already loaded", year)
 	}
@@ -187,6 +191,12 @@ func (c *Calendar) AddYear(year int, rows []Row) error {
 
 // Years lists the loaded years in order.
 func (c *Calendar) Years() []int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.knownYears()
+}
+
+func (c *Calendar) knownYears() []int {
 	ys := make([]int, 0, len(c.years))
 	for y := range c.years {
 		ys = append(ys, y)
@@ -197,6 +207,8 @@ func (c *Calendar) Years() []int {
 
 // Lookup returns the notice row for d, if any (for showing holiday names).
 func (c *Calendar) Lookup(d time.Time) (Row, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	r, ok := c.rows[dayNum(Day(d))]
 	return r, ok
 }
@@ -204,6 +216,8 @@ func (c *Calendar) Lookup(d time.Time) (Row, bool) {
 // IsWorkingDay reports whether d is a working day. Only the calendar date of d
 // (in its own location) matters.
 func (c *Calendar) IsWorkingDay(d time.Time) (bool, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	d = Day(d)
 	if err := c.check(d); err != nil {
 		return false, err
@@ -222,6 +236,8 @@ func (c *Calendar) working(d time.Time) bool {
 // counted, so a 3-WD deadline from Monday 2021-11-01 is Thursday 11-04. n = 0
 // returns start.
 func (c *Calendar) AddWorkingDays(start time.Time, n int) (time.Time, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	d := Day(start)
 	if n < 0 {
 		return time.Time{}, fmt.Errorf("calendar: add %d working days: count must not be negative", n)
@@ -245,6 +261,8 @@ func (c *Calendar) AddWorkingDays(start time.Time, n int) (time.Time, error) {
 // WorkingDaysBetween(a, AddWorkingDays(a, n)) == n. It is negative when b is
 // before a.
 func (c *Calendar) WorkingDaysBetween(a, b time.Time) (int, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	a, b = Day(a), Day(b)
 	if err := c.check(a); err != nil {
 		return 0, err
@@ -267,7 +285,7 @@ func (c *Calendar) WorkingDaysBetween(a, b time.Time) (int, error) {
 
 func (c *Calendar) check(d time.Time) error {
 	if !c.years[d.Year()] {
-		ys := c.Years()
+		ys := c.knownYears()
 		if len(ys) == 0 {
 			return fmt.Errorf("%w: %s (no years loaded)", ErrOutOfRange, d.Format(time.DateOnly))
 		}

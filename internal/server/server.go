@@ -19,6 +19,7 @@ import (
 	"jiuzhu/internal/api"
 	"jiuzhu/internal/auth"
 	"jiuzhu/internal/calendar"
+	"jiuzhu/internal/calendar/calendardb"
 	"jiuzhu/internal/casework"
 	"jiuzhu/internal/config"
 	"jiuzhu/internal/crypt"
@@ -40,6 +41,9 @@ type App struct {
 	Registry *registry.Service
 	Policy   *policydb.Store
 	Casework *casework.Service
+	// Calendar is the live working-day calendar: the embedded notices plus the
+	// years administrators entered.
+	Calendar *calendar.Calendar
 	Log      *slog.Logger
 }
 
@@ -94,7 +98,14 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	} else if n > 0 {
 		log.Info("policy parameters loaded", "values_added", n)
 	}
-	a.Casework = &casework.Service{DB: d, Tree: tree, Calendar: calendar.Default(), Keys: keys,
+	a.Calendar = calendar.Default()
+	if years, err := calendardb.Load(ctx, d, a.Calendar); err != nil {
+		d.Close()
+		return nil, err
+	} else if len(years) > 0 {
+		log.Info("holiday arrangements loaded", "years", years)
+	}
+	a.Casework = &casework.Service{DB: d, Tree: tree, Calendar: a.Calendar, Keys: keys,
 		Assessor: &casework.CalcAssessor{Registry: a.Registry, Tree: tree, Params: a.Policy.Effective}}
 	return a, nil
 }
@@ -125,7 +136,7 @@ func (a *App) EnsureAdmin(ctx context.Context) (string, error) {
 // Handler returns the whole HTTP surface.
 func (a *App) Handler() (http.Handler, error) {
 	mux := http.NewServeMux()
-	w, err := web.New(&web.Server{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Tree: a.Tree, Secure: a.Cfg.SecureCookies, Demo: a.Cfg.Demo, Log: a.Log})
+	w, err := web.New(&web.Server{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Calendar: a.Calendar, Tree: a.Tree, Secure: a.Cfg.SecureCookies, Demo: a.Cfg.Demo, Log: a.Log})
 	if err != nil {
 		return nil, err
 	}

@@ -448,3 +448,37 @@ func TestEveryPageRenders(t *testing.T) {
 		}
 	}
 }
+
+// TestCalendarNextYear: the province administrator enters next year's official
+// arrangement; a county administrator may not; a wrong line stores nothing.
+func TestCalendarNextYear(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.app.Auth.Create(context.Background(), nil, auth.NewUser{Username: "admin_p", DisplayName: "省管理员", Role: auth.Admin, Region: "360000000000", Password: pw}); err != nil {
+		t.Fatal(err)
+	}
+	rows := "2027-01-01,off,元旦\n2027-01-02,off,元旦\n2027-01-03,off,元旦\n2027-02-06,work,春节\n2027-02-07,off,春节"
+	county := e.browse("admin_a")
+	if code, body := county.post("/admin/calendar", url.Values{"csrf": {county.csrf()}, "year": {"2027"}, "rows": {rows}}); code != 403 || !strings.Contains(body, "省级系统管理员") {
+		t.Fatalf("county admin entered a year: %d", code)
+	}
+	p := e.browse("admin_p")
+	bad := strings.Replace(rows, "2027-02-06,work", "2027-02-08,work", 1) // a Monday cannot be a make-up working day
+	if code, body := p.post("/admin/calendar", url.Values{"csrf": {p.csrf()}, "year": {"2027"}, "rows": {bad}}); code != 422 || !strings.Contains(body, "放假安排有误") {
+		t.Fatalf("bad arrangement accepted: %d", code)
+	}
+	var n int
+	e.app.DB.QueryRow(`SELECT COUNT(*) FROM calendar_days`).Scan(&n)
+	if n != 0 {
+		t.Fatalf("a refused arrangement stored %d rows", n)
+	}
+	if _, err := e.app.Calendar.AddWorkingDays(time.Date(2026, 12, 24, 0, 0, 0, 0, time.UTC), 10); err == nil {
+		t.Fatal("a deadline into 2027 was computed before 2027 was entered")
+	}
+	if code, body := p.post("/admin/calendar", url.Values{"csrf": {p.csrf()}, "year": {"2027"}, "rows": {rows}}); code != 200 || !strings.Contains(body, "2027") {
+		t.Fatalf("entering 2027: %d", code)
+	}
+	d, err := e.app.Calendar.AddWorkingDays(time.Date(2026, 12, 30, 0, 0, 0, 0, time.UTC), 2)
+	if err != nil || d.Format(time.DateOnly) != "2027-01-04" {
+		t.Fatalf("2 WD after 2026-12-30 = %v %v, want 2027-01-04 (12-31, then New Year 1–3 off)", d, err)
+	}
+}

@@ -21,6 +21,7 @@ import (
 
 	"jiuzhu/internal/apperr"
 	"jiuzhu/internal/auth"
+	"jiuzhu/internal/calendar"
 	"jiuzhu/internal/casework"
 	"jiuzhu/internal/policy/policydb"
 	"jiuzhu/internal/region"
@@ -42,6 +43,7 @@ type Server struct {
 	Registry *registry.Service
 	Policy   *policydb.Store // parameters, calculation, reform simulation
 	Casework *casework.Service
+	Calendar *calendar.Calendar
 	Tree     *region.Tree
 	Secure   bool // Secure cookies
 	Demo     bool
@@ -233,7 +235,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 var notices = map[string]string{
 	"saved": "已保存。", "created": "已登记。", "member_added": "已增加成员。", "member_removed": "已移出该成员。", "split": "已分户。",
 	"merged": "已合户。", "moved": "已迁移。", "supporter": "已保存义务人信息。", "bank": "已登记银行账户。", "password": "密码已修改。",
-	"user_created": "用户已创建。", "user_saved": "用户信息已保存。", "case_opened": "申请已受理。", "case_step": "已办理。",
+	"user_created": "用户已创建。", "calendar": "节假日安排已录入，办理期限将按新安排计算。", "user_saved": "用户信息已保存。", "case_opened": "申请已受理。", "case_step": "已办理。",
 }
 
 // Routes registers every page.
@@ -271,6 +273,8 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle("POST /admin/users/{id}", s.auth(auth.UserAdmin, s.userUpdate))
 	mux.Handle("GET /audit", s.auth(auth.AuditRead, s.auditSearch))
 	mux.Handle("POST /audit/verify", s.auth(auth.AuditRead, s.auditVerify))
+	mux.Handle("GET /admin/calendar", s.auth(auth.UserAdmin, s.calendarPage))
+	mux.Handle("POST /admin/calendar", s.auth(auth.UserAdmin, s.calendarAdd))
 	s.policyRoutes(mux)
 	s.caseRoutes(mux)
 }

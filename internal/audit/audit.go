@@ -94,6 +94,8 @@ func Record(ctx context.Context, d *db.DB, a Actor, action, objectType, objectID
 
 var writers sync.Map // *db.DB → *groupWriter
 
+const maxBatch = 1000
+
 type pending struct {
 	a                                    Actor
 	action, objectType, objectID, region string
@@ -129,7 +131,10 @@ func (g *groupWriter) run(d *db.DB) {
 	for {
 		g.mu.Lock()
 		batch := g.queue
-		g.queue = nil
+		if len(batch) > maxBatch { // PostgreSQL takes at most 65,535 parameters a statement
+			batch = batch[:maxBatch]
+		}
+		g.queue = g.queue[len(batch):]
 		if len(batch) == 0 {
 			g.running = false
 			g.mu.Unlock()
@@ -137,19 +142,50 @@ func (g *groupWriter) run(d *db.DB) {
 		}
 		g.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := d.Tx(ctx, func(tx *sql.Tx) error {
-			for _, r := range batch {
-				if err := Append(ctx, tx, r.a, r.action, r.objectType, r.objectID, r.region, r.detail); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		err := d.Tx(ctx, func(tx *sql.Tx) error { return appendBatch(ctx, tx, batch) })
 		cancel()
 		for _, r := range batch {
 			r.done <- err
 		}
 	}
+}
+
+// appendBatch chains a batch of entries with one read and one write of the
+// head row and one multi-row insert.
+func appendBatch(ctx context.Context, tx *sql.Tx, batch []*pending) error {
+	var seq int64
+	var prev string
+	if err := tx.QueryRowContext(ctx, `UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq - $1, hash`, len(batch)).Scan(&seq, &prev); err != nil {
+		return fmt.Errorf("audit: advance head: %w", err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	var sb strings.Builder
+	sb.WriteString(`INSERT INTO audit_log (seq, at, user_id, username, role, user_region, action, object_type, object_id, region_code, detail, prev_hash, hash) VALUES `)
+	args := make([]any, 0, 13*len(batch))
+	for i, r := range batch {
+		detail, err := json.Marshal(r.detail)
+		if err != nil {
+			return fmt.Errorf("audit: marshal detail: %w", err)
+		}
+		seq++
+		e := Entry{Seq: seq, At: now, UserID: r.a.UserID, Username: r.a.Username, Role: r.a.Role, UserRegion: r.a.Region, Action: r.action,
+			ObjectType: r.objectType, ObjectID: r.objectID, Region: r.region, Detail: string(detail), PrevHash: prev}
+		e.Hash = e.computeHash()
+		prev = e.Hash
+		if i > 0 {
+			sb.WriteString(",")
+		}
+		n := len(args)
+		fmt.Fprintf(&sb, "($%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11, n+12, n+13)
+		args = append(args, e.Seq, e.At, e.UserID, e.Username, e.Role, e.UserRegion, e.Action, e.ObjectType, e.ObjectID, e.Region, e.Detail, e.PrevHash, e.Hash)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET hash = $1 WHERE id = 1`, prev); err != nil {
+		return fmt.Errorf("audit: update head: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+		return fmt.Errorf("audit: insert batch: %w", err)
+	}
+	return nil
 }
 
 // VerifyResult is the outcome of a chain check.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -43,24 +44,24 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/regions/{code}", a.regionNode)
 
 	mux.Handle("GET /api/v1/persons", a.auth(auth.RegistryRead, a.personSearch))
-	mux.Handle("PATCH /api/v1/persons/{id}", a.auth(auth.RegistryWrite, a.personUpdate))
-	mux.Handle("POST /api/v1/persons/{id}/reveal", a.auth(auth.RegistryReveal, a.personReveal))
-	mux.Handle("POST /api/v1/persons/{id}/bank-accounts", a.auth(auth.RegistryWrite, a.bankAccountAdd))
+	mux.Handle("PATCH /api/v1/persons/{id}", a.auth(auth.RegistryWrite, a.personUpdate()))
+	mux.Handle("POST /api/v1/persons/{id}/reveal", a.auth(auth.RegistryReveal, a.personReveal()))
+	mux.Handle("POST /api/v1/persons/{id}/bank-accounts", a.auth(auth.RegistryWrite, a.bankAccountAdd()))
 	mux.Handle("GET /api/v1/households", a.auth(auth.RegistryRead, a.householdByNo))
-	mux.Handle("POST /api/v1/households", a.auth(auth.RegistryWrite, a.householdCreate))
-	mux.Handle("GET /api/v1/households/{id}", a.auth(auth.RegistryRead, a.householdGet))
-	mux.Handle("PATCH /api/v1/households/{id}", a.auth(auth.RegistryWrite, a.householdUpdate))
-	mux.Handle("GET /api/v1/households/{id}/history", a.auth(auth.RegistryRead, a.householdHistory))
-	mux.Handle("POST /api/v1/households/{id}/members", a.auth(auth.RegistryWrite, a.memberAdd))
-	mux.Handle("POST /api/v1/households/{id}/members/{pid}/remove", a.auth(auth.RegistryWrite, a.memberRemove))
-	mux.Handle("POST /api/v1/households/{id}/split", a.auth(auth.RegistryWrite, a.householdSplit))
-	mux.Handle("POST /api/v1/households/{id}/merge", a.auth(auth.RegistryWrite, a.householdMerge))
-	mux.Handle("POST /api/v1/households/{id}/move", a.auth(auth.RegistryWrite, a.householdMove))
-	mux.Handle("POST /api/v1/households/{id}/supporters", a.auth(auth.RegistryWrite, a.supporterAdd))
+	mux.Handle("POST /api/v1/households", a.auth(auth.RegistryWrite, a.householdCreate()))
+	mux.Handle("GET /api/v1/households/{id}", a.auth(auth.RegistryRead, a.householdGet()))
+	mux.Handle("PATCH /api/v1/households/{id}", a.auth(auth.RegistryWrite, a.householdUpdate()))
+	mux.Handle("GET /api/v1/households/{id}/history", a.auth(auth.RegistryRead, a.householdHistory()))
+	mux.Handle("POST /api/v1/households/{id}/members", a.auth(auth.RegistryWrite, a.memberAdd()))
+	mux.Handle("POST /api/v1/households/{id}/members/{pid}/remove", a.auth(auth.RegistryWrite, a.memberRemove()))
+	mux.Handle("POST /api/v1/households/{id}/split", a.auth(auth.RegistryWrite, a.householdSplit()))
+	mux.Handle("POST /api/v1/households/{id}/merge", a.auth(auth.RegistryWrite, a.householdMerge()))
+	mux.Handle("POST /api/v1/households/{id}/move", a.auth(auth.RegistryWrite, a.householdMove()))
+	mux.Handle("POST /api/v1/households/{id}/supporters", a.auth(auth.RegistryWrite, a.supporterAdd()))
 
 	mux.Handle("GET /api/v1/users", a.auth(auth.UserAdmin, a.userList))
-	mux.Handle("POST /api/v1/users", a.auth(auth.UserAdmin, a.userCreate))
-	mux.Handle("PATCH /api/v1/users/{id}", a.auth(auth.UserAdmin, a.userUpdate))
+	mux.Handle("POST /api/v1/users", a.auth(auth.UserAdmin, a.userCreate()))
+	mux.Handle("PATCH /api/v1/users/{id}", a.auth(auth.UserAdmin, a.userUpdate()))
 	mux.Handle("GET /api/v1/audit", a.auth(auth.AuditRead, a.auditSearch))
 	a.policyRoutes(mux)
 	a.caseRoutes(mux)
@@ -142,6 +143,60 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
+// withID is the shape of most read endpoints: the numeric {id} of the path,
+// one call, its answer as JSON (status 204 when the answer is nil).
+func (a *API) withID(status int, call func(r *http.Request, id int64) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r, "id")
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		a.answer(w, r, status, func() (any, error) { return call(r, id) })
+	}
+}
+
+// withBody is the shape of most write endpoints: an optional {id}, a strict
+// JSON body decoded into In, one call, its answer as JSON.
+func withBody[In any](a *API, status int, call func(r *http.Request, id int64, in *In) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var id int64
+		if r.PathValue("id") != "" {
+			var err error
+			if id, err = pathID(r, "id"); err != nil {
+				a.fail(w, r, err)
+				return
+			}
+		}
+		var in In
+		if err := decode(r, &in); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		a.answer(w, r, status, func() (any, error) { return call(r, id, &in) })
+	}
+}
+
+func (a *API) answer(w http.ResponseWriter, r *http.Request, status int, call func() (any, error)) {
+	out, err := call()
+	switch {
+	case err != nil:
+		a.fail(w, r, err)
+	case status == http.StatusNoContent:
+		w.WriteHeader(status)
+	default:
+		writeJSON(w, status, out)
+	}
+}
+
+// clientIP is the peer's address without the port, as the login audit keeps it.
+func clientIP(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
 func pathID(r *http.Request, name string) (int64, error) {
 	n, err := strconv.ParseInt(r.PathValue(name), 10, 64)
 	if err != nil || n <= 0 {
@@ -159,7 +214,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	sess, u, err := a.Auth.Login(r.Context(), in.Username, in.Password, r.RemoteAddr, r.UserAgent())
+	sess, u, err := a.Auth.Login(r.Context(), in.Username, in.Password, clientIP(r), r.UserAgent())
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -237,60 +292,6 @@ type personChange struct {
 	Reason  string               `json:"reason"`
 }
 
-func (a *API) personUpdate(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	var in personChange
-	if err == nil {
-		err = decode(r, &in)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	p, err := a.Registry.UpdatePerson(r.Context(), user(r), id, in.Version, in.Person, in.Reason)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, p)
-}
-
-func (a *API) personReveal(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	n, err := a.Registry.RevealIDNumber(r.Context(), user(r), id)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"id_number": n})
-}
-
-func (a *API) bankAccountAdd(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	var in struct {
-		Version int                       `json:"version"`
-		Account registry.BankAccountInput `json:"account"`
-		Reason  string                    `json:"reason"`
-	}
-	if err == nil {
-		err = decode(r, &in)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	b, err := a.Registry.AddBankAccount(r.Context(), user(r), id, in.Version, in.Account, in.Reason)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, b)
-}
-
 func (a *API) householdByNo(w http.ResponseWriter, r *http.Request) {
 	no := r.URL.Query().Get("no")
 	if no == "" {
@@ -305,193 +306,6 @@ func (a *API) householdByNo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, h)
 }
 
-func (a *API) householdCreate(w http.ResponseWriter, r *http.Request) {
-	var in registry.HouseholdInput
-	if err := decode(r, &in); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	h, err := a.Registry.CreateHousehold(r.Context(), user(r), in)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, h)
-}
-
-func (a *API) householdGet(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	h, err := a.Registry.Household(r.Context(), user(r), id)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, h)
-}
-
-func (a *API) householdUpdate(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	var in registry.HouseholdUpdate
-	if err == nil {
-		err = decode(r, &in)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	h, err := a.Registry.UpdateHousehold(r.Context(), user(r), id, in)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, h)
-}
-
-func (a *API) householdHistory(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	h, err := a.Registry.History(r.Context(), user(r), id)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if h == nil {
-		h = []registry.Change{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"changes": h})
-}
-
-func (a *API) memberAdd(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	var in personChange
-	if err == nil {
-		err = decode(r, &in)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	p, err := a.Registry.AddMember(r.Context(), user(r), id, in.Version, in.Person, in.Reason)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, p)
-}
-
-func (a *API) memberRemove(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	pid, err2 := pathID(r, "pid")
-	var in struct {
-		Version int    `json:"version"`
-		Why     string `json:"why"`
-		Reason  string `json:"reason"`
-	}
-	err = errors.Join(err, err2)
-	if err == nil {
-		err = decode(r, &in)
-	}
-	if err == nil {
-		err = a.Registry.RemoveMember(r.Context(), user(r), id, in.Version, pid, in.Why, in.Reason)
-	}
-	a.done(w, r, err)
-}
-
-func (a *API) done(w http.ResponseWriter, r *http.Request, err error) {
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (a *API) householdSplit(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	var in struct {
-		Version int     `json:"version"`
-		Persons []int64 `json:"persons"`
-		NewHead int64   `json:"new_head"`
-		Address string  `json:"address"`
-		Reason  string  `json:"reason"`
-	}
-	if err == nil {
-		err = decode(r, &in)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	h, err := a.Registry.Split(r.Context(), user(r), id, in.Version, in.Persons, in.NewHead, in.Address, in.Reason)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, h)
-}
-
-func (a *API) householdMerge(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	var in struct {
-		Version       int    `json:"version"`
-		Source        int64  `json:"source"`
-		SourceVersion int    `json:"source_version"`
-		Reason        string `json:"reason"`
-	}
-	if err == nil {
-		err = decode(r, &in)
-	}
-	if err == nil {
-		err = a.Registry.Merge(r.Context(), user(r), id, in.Version, in.Source, in.SourceVersion, in.Reason)
-	}
-	a.done(w, r, err)
-}
-
-func (a *API) householdMove(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	var in struct {
-		Version int    `json:"version"`
-		Region  string `json:"region"`
-		Address string `json:"address"`
-		Reason  string `json:"reason"`
-	}
-	if err == nil {
-		err = decode(r, &in)
-	}
-	if err == nil {
-		err = a.Registry.Move(r.Context(), user(r), id, in.Version, in.Region, in.Address, in.Reason)
-	}
-	a.done(w, r, err)
-}
-
-func (a *API) supporterAdd(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	var in struct {
-		Version   int                     `json:"version"`
-		Supporter registry.SupporterInput `json:"supporter"`
-		Reason    string                  `json:"reason"`
-	}
-	if err == nil {
-		err = decode(r, &in)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	sp, err := a.Registry.AddSupporter(r.Context(), user(r), id, in.Version, in.Supporter, in.Reason)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, sp)
-}
-
 func (a *API) userList(w http.ResponseWriter, r *http.Request) {
 	users, err := a.Auth.List(r.Context(), user(r), r.URL.Query().Get("q"))
 	if err != nil {
@@ -503,44 +317,6 @@ func (a *API) userList(w http.ResponseWriter, r *http.Request) {
 		out = append(out, userView(u))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"users": out})
-}
-
-func (a *API) userCreate(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Username    string `json:"username"`
-		DisplayName string `json:"display_name"`
-		Role        string `json:"role"`
-		Region      string `json:"region"`
-		Password    string `json:"password"`
-	}
-	if err := decode(r, &in); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	u, err := a.Auth.Create(r.Context(), user(r), auth.NewUser{Username: in.Username, DisplayName: in.DisplayName, Role: auth.Role(in.Role),
-		Region: in.Region, Password: in.Password, MustChange: true})
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, userView(u))
-}
-
-func (a *API) userUpdate(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	var in struct {
-		Version     int    `json:"version"`
-		Active      *bool  `json:"active"`
-		Unlock      bool   `json:"unlock"`
-		NewPassword string `json:"new_password"`
-	}
-	if err == nil {
-		err = decode(r, &in)
-	}
-	if err == nil {
-		err = a.Auth.Update(r.Context(), user(r), id, auth.AdminUpdate{Version: in.Version, Active: in.Active, Unlock: in.Unlock, NewPassword: in.NewPassword})
-	}
-	a.done(w, r, err)
 }
 
 func (a *API) auditSearch(w http.ResponseWriter, r *http.Request) {
@@ -560,4 +336,147 @@ func (a *API) auditSearch(w http.ResponseWriter, r *http.Request) {
 		entries = []audit.Entry{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"entries": entries})
+}
+
+func (a *API) personUpdate() http.HandlerFunc {
+	return withBody(a, http.StatusOK, func(r *http.Request, id int64, in *personChange) (any, error) {
+		return a.Registry.UpdatePerson(r.Context(), user(r), id, in.Version, in.Person, in.Reason)
+	})
+}
+
+func (a *API) personReveal() http.HandlerFunc {
+	return a.withID(http.StatusOK, func(r *http.Request, id int64) (any, error) {
+		n, err := a.Registry.RevealIDNumber(r.Context(), user(r), id)
+		return map[string]string{"id_number": n}, err
+	})
+}
+
+func (a *API) bankAccountAdd() http.HandlerFunc {
+	return withBody(a, http.StatusCreated, func(r *http.Request, id int64, in *struct {
+		Version int                       `json:"version"`
+		Account registry.BankAccountInput `json:"account"`
+		Reason  string                    `json:"reason"`
+	}) (any, error) {
+		return a.Registry.AddBankAccount(r.Context(), user(r), id, in.Version, in.Account, in.Reason)
+	})
+}
+
+func (a *API) householdCreate() http.HandlerFunc {
+	return withBody(a, http.StatusCreated, func(r *http.Request, _ int64, in *registry.HouseholdInput) (any, error) {
+		return a.Registry.CreateHousehold(r.Context(), user(r), *in)
+	})
+}
+
+func (a *API) householdGet() http.HandlerFunc {
+	return a.withID(http.StatusOK, func(r *http.Request, id int64) (any, error) {
+		return a.Registry.Household(r.Context(), user(r), id)
+	})
+}
+
+func (a *API) householdUpdate() http.HandlerFunc {
+	return withBody(a, http.StatusOK, func(r *http.Request, id int64, in *registry.HouseholdUpdate) (any, error) {
+		return a.Registry.UpdateHousehold(r.Context(), user(r), id, *in)
+	})
+}
+
+func (a *API) householdHistory() http.HandlerFunc {
+	return a.withID(http.StatusOK, func(r *http.Request, id int64) (any, error) {
+		h, err := a.Registry.History(r.Context(), user(r), id)
+		if h == nil {
+			h = []registry.Change{}
+		}
+		return map[string]any{"changes": h}, err
+	})
+}
+
+func (a *API) memberAdd() http.HandlerFunc {
+	return withBody(a, http.StatusCreated, func(r *http.Request, id int64, in *personChange) (any, error) {
+		return a.Registry.AddMember(r.Context(), user(r), id, in.Version, in.Person, in.Reason)
+	})
+}
+
+func (a *API) memberRemove() http.HandlerFunc {
+	return withBody(a, http.StatusNoContent, func(r *http.Request, id int64, in *struct {
+		Version int    `json:"version"`
+		Why     string `json:"why"`
+		Reason  string `json:"reason"`
+	}) (any, error) {
+		pid, err := pathID(r, "pid")
+		if err != nil {
+			return nil, err
+		}
+		return nil, a.Registry.RemoveMember(r.Context(), user(r), id, in.Version, pid, in.Why, in.Reason)
+	})
+}
+
+func (a *API) householdSplit() http.HandlerFunc {
+	return withBody(a, http.StatusCreated, func(r *http.Request, id int64, in *struct {
+		Version int     `json:"version"`
+		Persons []int64 `json:"persons"`
+		NewHead int64   `json:"new_head"`
+		Address string  `json:"address"`
+		Reason  string  `json:"reason"`
+	}) (any, error) {
+		return a.Registry.Split(r.Context(), user(r), id, in.Version, in.Persons, in.NewHead, in.Address, in.Reason)
+	})
+}
+
+func (a *API) householdMerge() http.HandlerFunc {
+	return withBody(a, http.StatusNoContent, func(r *http.Request, id int64, in *struct {
+		Version       int    `json:"version"`
+		Source        int64  `json:"source"`
+		SourceVersion int    `json:"source_version"`
+		Reason        string `json:"reason"`
+	}) (any, error) {
+		return nil, a.Registry.Merge(r.Context(), user(r), id, in.Version, in.Source, in.SourceVersion, in.Reason)
+	})
+}
+
+func (a *API) householdMove() http.HandlerFunc {
+	return withBody(a, http.StatusNoContent, func(r *http.Request, id int64, in *struct {
+		Version int    `json:"version"`
+		Region  string `json:"region"`
+		Address string `json:"address"`
+		Reason  string `json:"reason"`
+	}) (any, error) {
+		return nil, a.Registry.Move(r.Context(), user(r), id, in.Version, in.Region, in.Address, in.Reason)
+	})
+}
+
+func (a *API) supporterAdd() http.HandlerFunc {
+	return withBody(a, http.StatusCreated, func(r *http.Request, id int64, in *struct {
+		Version   int                     `json:"version"`
+		Supporter registry.SupporterInput `json:"supporter"`
+		Reason    string                  `json:"reason"`
+	}) (any, error) {
+		return a.Registry.AddSupporter(r.Context(), user(r), id, in.Version, in.Supporter, in.Reason)
+	})
+}
+
+func (a *API) userCreate() http.HandlerFunc {
+	return withBody(a, http.StatusCreated, func(r *http.Request, _ int64, in *struct {
+		Username    string `json:"username"`
+		DisplayName string `json:"display_name"`
+		Role        string `json:"role"`
+		Region      string `json:"region"`
+		Password    string `json:"password"`
+	}) (any, error) {
+		u, err := a.Auth.Create(r.Context(), user(r), auth.NewUser{Username: in.Username, DisplayName: in.DisplayName, Role: auth.Role(in.Role),
+			Region: in.Region, Password: in.Password, MustChange: true})
+		if err != nil {
+			return nil, err
+		}
+		return userView(u), nil
+	})
+}
+
+func (a *API) userUpdate() http.HandlerFunc {
+	return withBody(a, http.StatusNoContent, func(r *http.Request, id int64, in *struct {
+		Version     int    `json:"version"`
+		Active      *bool  `json:"active"`
+		Unlock      bool   `json:"unlock"`
+		NewPassword string `json:"new_password"`
+	}) (any, error) {
+		return nil, a.Auth.Update(r.Context(), user(r), id, auth.AdminUpdate{Version: in.Version, Active: in.Active, Unlock: in.Unlock, NewPassword: in.NewPassword})
+	})
 }

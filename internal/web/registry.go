@@ -79,9 +79,27 @@ func personInput(r *http.Request) registry.PersonInput {
 	}
 }
 
+// villageOptions lists the villages a user registers households in, when the
+// list is short enough for a drop-down (a township's or a small county's).
+func (s *Server) villageOptions(u *auth.User) []regionOption {
+	vs := s.Tree.Villages(u.Region)
+	if len(vs) > 600 {
+		return nil
+	}
+	out := make([]regionOption, 0, len(vs))
+	for _, v := range vs {
+		name := v.Name
+		if p, ok := s.Tree.Get(v.Parent); ok {
+			name = p.Name + " " + v.Name
+		}
+		out = append(out, regionOption{v.Code, name})
+	}
+	return out
+}
+
 func (s *Server) householdNewForm(w http.ResponseWriter, r *http.Request) {
 	r.Form = url.Values{"co_resident": {"1"}, "able_to_work": {"1"}, "hukou": {"rural"}}
-	s.render(w, r, http.StatusOK, "household_new", "新建户籍登记", nil, nil)
+	s.render(w, r, http.StatusOK, "household_new", "新建户籍登记", s.villageOptions(currentUser(r)), nil)
 }
 
 func (s *Server) householdCreate(w http.ResponseWriter, r *http.Request) {
@@ -89,7 +107,7 @@ func (s *Server) householdCreate(w http.ResponseWriter, r *http.Request) {
 		Phone: r.PostFormValue("hh_phone"), Head: personInput(r), Reason: r.PostFormValue("reason")}
 	h, err := s.Registry.CreateHousehold(r.Context(), currentUser(r), in)
 	if err != nil {
-		s.render(w, r, http.StatusOK, "household_new", "新建户籍登记", nil, err)
+		s.render(w, r, http.StatusOK, "household_new", "新建户籍登记", s.villageOptions(currentUser(r)), err)
 		return
 	}
 	http.Redirect(w, r, "/households/"+strconv.FormatInt(h.ID, 10)+"?ok=created", http.StatusSeeOther)

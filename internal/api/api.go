@@ -20,6 +20,7 @@ import (
 	"jiuzhu/internal/auth"
 	"jiuzhu/internal/casework"
 	"jiuzhu/internal/db"
+	"jiuzhu/internal/payroll"
 	"jiuzhu/internal/policy/policydb"
 	"jiuzhu/internal/region"
 	"jiuzhu/internal/registry"
@@ -34,6 +35,7 @@ type API struct {
 	DB       *db.DB
 	Log      *slog.Logger
 	Casework *casework.Service
+	Payroll  *payroll.Service
 }
 
 // Routes registers every endpoint on mux.
@@ -65,6 +67,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/audit", a.auth(auth.AuditRead, a.auditSearch))
 	a.policyRoutes(mux)
 	a.caseRoutes(mux)
+	a.payrollRoutes(mux)
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apperr.Error{Status: http.StatusNotFound, Code: "no_such_endpoint", Message: "接口不存在：" + r.Method + " " + r.URL.Path})
 	}))

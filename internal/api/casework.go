@@ -15,6 +15,82 @@ func (a *API) caseRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /api/v1/cases/{id}/events", a.auth(auth.CaseRead, a.caseEvents))
 	mux.Handle("POST /api/v1/cases/{id}/actions", a.auth(auth.CaseAct, a.caseAct))
 	mux.HandleFunc("GET /api/v1/public/notices", a.publicNotices)
+	// dynamic management and appeals (objections, re-checks and court
+	// outcomes are actions on /actions)
+	mux.Handle("GET /api/v1/cases/{id}/dynamic", a.auth(auth.CaseRead, a.caseDynamic))
+	mux.Handle("POST /api/v1/cases/{id}/reviews", a.auth(auth.CaseAct, a.caseStartReview))
+	mux.Handle("POST /api/v1/cases/{id}/changes", a.auth(auth.CaseAct, a.caseReportChange))
+	mux.Handle("POST /api/v1/cases/{id}/job-offers", a.auth(auth.CaseAct, a.caseJobOffer))
+}
+
+func (a *API) caseDynamic(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	d, err := a.Casework.Dynamic(r.Context(), user(r), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (a *API) caseStartReview(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if err == nil && r.ContentLength > 0 {
+		err = decode(r, &in)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	rv, err := a.Casework.StartReview(r.Context(), user(r), id, in.Reason)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, rv)
+}
+
+func (a *API) caseReportChange(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	var in casework.ChangeReport
+	if err == nil {
+		err = decode(r, &in)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	rep, rv, err := a.Casework.ReportChange(r.Context(), user(r), id, in)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"change_report": rep, "review": rv})
+}
+
+func (a *API) caseJobOffer(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	var in casework.JobOffer
+	if err == nil {
+		err = decode(r, &in)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	streak, err := a.Casework.RecordJobOffer(r.Context(), user(r), id, in)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"refusal_streak": streak, "share_reduced_at_review": streak >= 3})
 }
 
 func (a *API) caseWorklist(w http.ResponseWriter, r *http.Request) {

@@ -45,6 +45,22 @@ type Action struct {
 	Documents []string `json:"documents"`
 	Pledge    bool     `json:"pledge"`
 	Signed    []int64  `json:"authorisations"`
+	// decide: the review cycle, when the county sets it instead of the default (DB-38, DB-39)
+	ReviewCycle string `json:"review_cycle"`
+	// review_decide: a gradual exit (DB-40) and, for tekun, the referral (TK-13)
+	ExitMonths int    `json:"exit_months"`
+	Referral   string `json:"referral"`
+	// reassess: the member and the self-care items not achieved (TK-10)
+	PersonID       int64    `json:"person_id"`
+	SelfCareFailed []string `json:"self_care_failed"`
+	// file_objection: the evidence brought (DB-13)
+	Evidence string `json:"evidence"`
+	// appeal_outcome: administrative review or lawsuit (DB-45)
+	AppealKind string `json:"appeal_kind"` // admin_review|litigation
+	Outcome    string `json:"outcome"`     // upheld|revoked|changed
+	DocumentNo string `json:"document_no"`
+	DecidedOn  string `json:"decided_on"`
+	AmountFen  int64  `json:"amount_fen"`
 }
 
 // Act takes one action on a case: it checks the state, the role and office of
@@ -95,6 +111,10 @@ func (s *Service) Act(ctx context.Context, u *auth.User, caseID int64, a Action)
 		if a.Reason == "" {
 			return nil, apperr.Invalid("reason", "reason_required", "请填写投诉举报的内容")
 		}
+	case ActFileObjection, ActRecheck, ActAppealOutcome:
+		if err := s.checkAppeal(u, cs, a); err != nil {
+			return nil, err
+		}
 	case ActObjection:
 		if cs.State != "notice" {
 			return nil, apperr.Invalid("action", "out_of_order", "只能在公示期间登记异议")
@@ -118,13 +138,16 @@ func (s *Service) Act(ctx context.Context, u *auth.User, caseID int64, a Action)
 			return nil, outOfOrder(cs)
 		}
 		if !roleMayAct(u.Role, u.Region, step.Office, cs.Region, a.Action) {
-			if a.Action == "township_opinion" && step.Office == region.Township {
-				return nil, apperr.Forbidden("乡镇审核意见须由乡镇（街道）审核人出具")
+			if (a.Action == "township_opinion" || a.Action == "review_opinion") && step.Office == region.Township {
+				return nil, apperr.Forbidden(ActionLabel(a.Action) + "须由乡镇（街道）审核人出具")
 			}
 			return nil, notYours(step.Office)
 		}
 	}
 	late := cs.DueOn != "" && today.Format(time.DateOnly) > cs.DueOn
+	if late && (a.Action == ActFileObjection || a.Action == ActAppealOutcome) {
+		late = false // filed by the applicant or a court, not a step of the office
+	}
 	if late && a.Reason == "" && a.Action != ActRecordComplain {
 		return nil, apperr.Invalid("reason", "late_reason_required", fmt.Sprintf("已超过办理期限（%s），请填写逾期原因后再办理", cs.DueOn))
 	}
@@ -133,6 +156,9 @@ func (s *Service) Act(ctx context.Context, u *auth.User, caseID int64, a Action)
 	upd := *cs
 	next := &upd
 	data := map[string]any{}
+	// after runs in the transaction once the case row is updated: the
+	// effects on the entitlement of a review, and the history rows.
+	var after func(tx *sql.Tx) error
 	nextStep := func() (Step, bool) {
 		steps := cs.Steps()
 		for i, x := range steps {
@@ -168,7 +194,7 @@ func (s *Service) Act(ctx context.Context, u *auth.User, caseID int64, a Action)
 		if err := enter(st); err != nil {
 			return nil, err
 		}
-	case "home_visit", ActCountyVisit:
+	case "home_visit", ActCountyVisit, "review_visit":
 		inv := nonEmpty(a.Investigators)
 		if len(inv) < 2 {
 			return nil, apperr.Invalid("investigators", "two_investigators", "入户调查须由至少2名工作人员进行，请填写全部调查人员姓名")
@@ -184,7 +210,7 @@ func (s *Service) Act(ctx context.Context, u *auth.User, caseID int64, a Action)
 		}
 		data["investigators"], data["visited_on"], data["neighbours"], data["findings"], data["photos"], data["support_mode"] =
 			inv, a.VisitedOn, a.Neighbours, a.Findings, a.Photos, a.SupportMode
-		if a.Action == "home_visit" {
+		if a.Action != ActCountyVisit {
 			st, _ := nextStep()
 			if err := enter(st); err != nil {
 				return nil, err
@@ -291,6 +317,15 @@ func (s *Service) Act(ctx context.Context, u *auth.User, caseID int64, a Action)
 			}
 			next.State, next.DueOn, next.Decision = StateApproved, "", "approved"
 			next.PayFrom = monthAfter(today)
+			if err := s.schedule(ctx, cs, next, a.ReviewCycle, today); err != nil {
+				return nil, err
+			}
+			if next.ReviewCycle != "" {
+				data["review_cycle"], data["next_review_on"] = next.ReviewCycle, next.NextReviewOn
+				after = func(tx *sql.Tx) error {
+					return s.amountChange(ctx, tx, cs.ID, next.PayFrom, 0, next.AmountFen, "approval", cs.No, today)
+				}
+			}
 		} else {
 			if a.Reason == "" {
 				return nil, apperr.Invalid("reason", "reason_required", "不予批准的，须写明理由（将写入书面通知）")
@@ -345,6 +380,10 @@ func (s *Service) Act(ctx context.Context, u *auth.User, caseID int64, a Action)
 		}
 	case ActRecordComplain:
 		next.Complaint = true
+	case "review_opinion", "end_stop_notice", "review_decide", "reassess", ActFileObjection, ActRecheck, ActAppealOutcome:
+		if after, err = s.actDynamic(ctx, u, cs, next, a, today, data); err != nil {
+			return nil, err
+		}
 	}
 
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
@@ -358,16 +397,24 @@ func (s *Service) Act(ctx context.Context, u *auth.User, caseID int64, a Action)
 			missing = string(b)
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE cases SET state=$1, due_on=$2, complaint=$3, spot_check=$4, special=$5, notice_from=$6, notice_to=$7,
-			amount_fen=$8, advance_fen=$9, decision=$10, decided_on=$11, pay_from=$12, assessment=$13, missing=$14, version=version+1, updated_at=$15
+			amount_fen=$8, advance_fen=$9, decision=$10, decided_on=$11, pay_from=$12, assessment=$13, missing=$14, version=version+1, updated_at=$15,
+			review_cycle=$18, next_review_on=$19, outcome=$20, prev_amount_fen=$21, exit_months=$22, stop_from=$23, referral=$24
 			WHERE id=$16 AND version=$17`, next.State, next.DueOn, next.Complaint, next.SpotCheck, next.Special, next.NoticeFrom, next.NoticeTo,
-			next.AmountFen, next.AdvanceFen, next.Decision, next.DecidedOn, next.PayFrom, assessment, missing, time.Now().UTC(), cs.ID, cs.Version)
+			next.AmountFen, next.AdvanceFen, next.Decision, next.DecidedOn, next.PayFrom, assessment, missing, time.Now().UTC(), cs.ID, cs.Version,
+			next.ReviewCycle, next.NextReviewOn, next.Outcome, next.PrevAmountFen, next.ExitMonths, next.StopFrom, next.Referral)
 		if err != nil {
 			return fmt.Errorf("casework: update case: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return apperr.Stale()
 		}
-		return s.addEvent(ctx, tx, u, cs, a.Action, from, next.State, late, a.Reason, data)
+		if err := s.addEvent(ctx, tx, u, cs, a.Action, from, next.State, late, a.Reason, data); err != nil {
+			return err
+		}
+		if after != nil {
+			return after(tx)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -380,6 +427,9 @@ func (s *Service) Act(ctx context.Context, u *auth.User, caseID int64, a Action)
 // show the form only to the office whose turn it is.
 func (c *Case) MayAct(u *auth.User) bool {
 	st, ok := c.Pending()
+	if c.State == StateRecheck {
+		return roleMayAct(u.Role, u.Region, region.Township, c.Region, ActRecheck)
+	}
 	if !ok {
 		return c.State == StateIncomplete || c.State == StateRefused
 	}

@@ -24,9 +24,22 @@ type CalcAssessor struct {
 
 // Assess evaluates one programme for the household on a date, with the full trace.
 func (a *CalcAssessor) Assess(ctx context.Context, c Caller, householdID int64, programme, kind string, requestedFen int64, on time.Time) (Assessment, error) {
+	return a.assess(ctx, c, householdID, programme, kind, requestedFen, on, nil)
+}
+
+// AssessAdjusted assesses the household with a change applied to its
+// registered situation first (a self-care re-assessment, TK-10).
+func (a *CalcAssessor) AssessAdjusted(ctx context.Context, c Caller, householdID int64, programme string, on time.Time, adjust func(*calc.Situation)) (Assessment, error) {
+	return a.assess(ctx, c, householdID, programme, "", 0, on, adjust)
+}
+
+func (a *CalcAssessor) assess(ctx context.Context, c Caller, householdID int64, programme, kind string, requestedFen int64, on time.Time, adjust func(*calc.Situation)) (Assessment, error) {
 	sit, err := a.Registry.Situation(ctx, c, householdID, on.Format(time.DateOnly))
 	if err != nil {
 		return Assessment{}, err
+	}
+	if adjust != nil {
+		adjust(&sit)
 	}
 	sit.Programmes = []string{programme}
 	if programme == "temporary" {

@@ -94,6 +94,18 @@ type Case struct {
 	Assessment    *Assessment `json:"assessment,omitempty"`
 	Missing       []string    `json:"missing,omitempty"`
 	Version       int         `json:"version"`
+	// Dynamic management: what the row is (an application, or a review,
+	// self-care re-assessment of the entitlement ParentID), the review
+	// schedule of an entitlement, and a review's outcome.
+	Purpose       string `json:"purpose"`
+	ParentID      int64  `json:"parent_id,omitempty"`
+	ReviewCycle   string `json:"review_cycle,omitempty"`
+	NextReviewOn  string `json:"next_review_on,omitempty"`
+	Outcome       string `json:"outcome,omitempty"`
+	PrevAmountFen int64  `json:"prev_amount_fen,omitempty"`
+	ExitMonths    int    `json:"exit_months,omitempty"`
+	StopFrom      string `json:"stop_from,omitempty"`
+	Referral      string `json:"referral,omitempty"`
 	// Filled for pages.
 	ApplicantName string `json:"applicant_name"`
 	HouseholdNo   string `json:"household_no"`
@@ -105,7 +117,12 @@ type Case struct {
 func (c *Case) delegated() bool { return false }
 
 // Steps is the case's procedure.
-func (c *Case) Steps() []Step { return procedure(c.Programme, c.RuleVersion, c.Kind, c.delegated()) }
+func (c *Case) Steps() []Step {
+	if c.Purpose == PurposeReview || c.Purpose == PurposeReassess {
+		return reviewProcedure(c.Programme, c.Purpose)
+	}
+	return procedure(c.Programme, c.RuleVersion, c.Kind, c.delegated())
+}
 
 // Pending is the step the case waits on, if any.
 func (c *Case) Pending() (Step, bool) {
@@ -126,9 +143,20 @@ func (c *Case) StateLabel() string {
 		return "已批准"
 	case StateRefused:
 		return "不予批准，待送达通知"
+	case StateRecheck:
+		return "异议复查（乡镇重新调查核实）"
 	case StateClosed:
-		if c.Decision == "refused" {
+		switch {
+		case c.Decision == "refused":
 			return "不予批准（已送达）"
+		case c.Outcome != "" && c.Purpose != PurposeApplication:
+			return "复核已决定：" + OutcomeLabel(c.Outcome)
+		case c.StopFrom != "":
+			s := "已停发（自 " + c.StopFrom + " 起）"
+			if c.ExitMonths > 0 {
+				s += fmt.Sprintf("，渐退期%d个月", c.ExitMonths)
+			}
+			return s
 		}
 		return "已办结"
 	}
@@ -140,7 +168,8 @@ func (c *Case) StateLabel() string {
 
 const caseCols = `c.id, c.case_no, c.programme, c.rule_version, c.kind, c.household_id, c.applicant_id, c.region_code, c.channel, c.state, c.due_on,
 	c.accepted_on, c.close_relative, c.complaint, c.spot_check, c.special, c.notice_from, c.notice_to, c.requested_fen, c.amount_fen, c.advance_fen,
-	c.decision, c.decided_on, c.pay_from, c.assessment, c.missing, c.version, p.name, h.hh_no,
+	c.decision, c.decided_on, c.pay_from, c.assessment, c.missing, c.version, c.purpose, COALESCE(c.parent_id, 0), c.review_cycle, c.next_review_on,
+	c.outcome, c.prev_amount_fen, c.exit_months, c.stop_from, c.referral, p.name, h.hh_no,
 	(SELECT COUNT(*) FROM persons m WHERE m.household_id = c.household_id)`
 
 const caseFrom = ` FROM cases c JOIN persons p ON p.id = c.applicant_id JOIN households h ON h.id = c.household_id `
@@ -150,7 +179,8 @@ func scanCase(row interface{ Scan(...any) error }) (*Case, error) {
 	var assessment, missing string
 	err := row.Scan(&c.ID, &c.No, &c.Programme, &c.RuleVersion, &c.Kind, &c.HouseholdID, &c.ApplicantID, &c.Region, &c.Channel, &c.State, &c.DueOn,
 		&c.AcceptedOn, &c.CloseRelative, &c.Complaint, &c.SpotCheck, &c.Special, &c.NoticeFrom, &c.NoticeTo, &c.RequestedFen, &c.AmountFen, &c.AdvanceFen,
-		&c.Decision, &c.DecidedOn, &c.PayFrom, &assessment, &missing, &c.Version, &c.ApplicantName, &c.HouseholdNo, &c.Members)
+		&c.Decision, &c.DecidedOn, &c.PayFrom, &assessment, &missing, &c.Version, &c.Purpose, &c.ParentID, &c.ReviewCycle, &c.NextReviewOn,
+		&c.Outcome, &c.PrevAmountFen, &c.ExitMonths, &c.StopFrom, &c.Referral, &c.ApplicantName, &c.HouseholdNo, &c.Members)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +301,7 @@ func roleMayAct(role auth.Role, userRegion string, office int, caseRegion string
 	for _, r := range officeRoles[office] {
 		if r == role {
 			// the township's opinion and a delegated decision are the reviewer's (乡镇审核)
-			if (action == "township_opinion" || action == "decide") && office == region.Township && role != auth.TownshipReviewer {
+			if (action == "township_opinion" || action == "review_opinion" || action == "decide") && office == region.Township && role != auth.TownshipReviewer {
 				return false
 			}
 			return true

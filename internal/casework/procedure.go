@@ -50,6 +50,14 @@ const (
 	StateApproved   = "approved"
 	StateRefused    = "refused" // the refusal still has to be notified
 	StateClosed     = "closed"
+	StateRecheck    = "recheck" // an objection with evidence is re-checked by the township (DB-13, HD-07)
+)
+
+// Purposes of a case row.
+const (
+	PurposeApplication = "application"
+	PurposeReview      = "review"       // a periodic or reported-change review of an entitlement (DB-37..DB-41)
+	PurposeReassess    = "reassessment" // a tekun self-care re-assessment (TK-10)
 )
 
 // Actions outside the linear steps.
@@ -59,7 +67,50 @@ const (
 	ActNotifyRefusal  = "notify_refusal"   // the written refusal reached the applicant
 	ActCountyVisit    = "county_visit"     // county home visit (close relatives, complaints, spot checks)
 	ActRecordComplain = "record_complaint" // a complaint or report about the case
+	ActFileObjection  = "file_objection"   // an objection with evidence against a verification result or a refusal
+	ActRecheck        = "recheck"          // the township's re-check of an objection
+	ActAppealOutcome  = "appeal_outcome"   // the outcome of an administrative review or a lawsuit
 )
+
+// reviewProcedure is the procedure of a review (S2 §30–31: the township
+// re-investigates and re-assesses, the county decides) or of a tekun self-care
+// re-assessment (TK-10: by the county within 10 WD of the reported change).
+// The first step's deadline is set when the review opens: the review date, 3
+// months after a death (DB-41), or 15 WD after another reported change [B].
+func reviewProcedure(programme, purpose string) []Step {
+	if purpose == PurposeReassess {
+		return []Step{{State: "reassess", Label: "生活自理能力复评（报告变化后10个工作日内）", Action: "reassess", Office: region.County, WD: 10, Source: "S4 §23"}}
+	}
+	steps := []Step{
+		{State: "review_visit", Label: "复核入户调查", Action: "review_visit", Office: region.Township, Source: "S2 §31"},
+		{State: "review_opinion", Label: "乡镇复核意见（按现行标准重新测算）", Action: "review_opinion", Office: region.Township, WD: 5, Source: "S2 §30 [B 5WD]"},
+	}
+	if programme == "tekun" {
+		steps = append(steps, Step{State: "stop_notice", Label: "拟终止供养公示7天（仅拟终止时）", Action: "end_stop_notice", Office: region.Township, Days: 7, Source: "S4 §25"})
+	}
+	return append(steps, Step{State: "review_decision", Label: "县级复核决定（维持、增发、减发或停发）", Action: "review_decide", Office: region.County, WD: 10, Source: "S2 §30"})
+}
+
+// Review outcomes (DB-37).
+const (
+	OutcomeMaintain = "maintain"
+	OutcomeIncrease = "increase"
+	OutcomeDecrease = "decrease"
+	OutcomeStop     = "stop"
+)
+
+// OutcomeLabel names a review outcome in Chinese.
+func OutcomeLabel(o string) string {
+	return map[string]string{OutcomeMaintain: "维持", OutcomeIncrease: "增发", OutcomeDecrease: "减发", OutcomeStop: "停发"}[o]
+}
+
+// Review cycles (DB-38, DB-39) and their length in months.
+var reviewCycles = map[string]int{"yearly": 12, "half_yearly": 6, "quarterly": 3, "monthly": 1}
+
+// ReviewCycleLabel names a review cycle in Chinese.
+func ReviewCycleLabel(c string) string {
+	return map[string]string{"yearly": "每年复核", "half_yearly": "每半年复核", "quarterly": "每季度复核", "monthly": "每月复核"}[c]
+}
 
 // roleOffice is the office level whose staff may take actions of that level.
 var officeRoles = map[int][]auth.Role{
@@ -175,7 +226,10 @@ var actionLabels = map[string]string{
 	"accept": "受理申请", ActSupplement: "补正材料", "start_investigation": "启动调查", "home_visit": "入户调查", "verification": "信息核对",
 	"appraisal": "民主评议/听证", "township_opinion": "乡镇审核意见", "county_review": "县级审核", "end_notice": "公示结束", "decide": "审批决定",
 	ActNotifyRefusal: "送达不予批准通知", ActCountyVisit: "县级入户核查", ActRecordComplain: "登记投诉举报", "advance": "先行救助发放",
-	"complete_file": "补办手续",
+	"complete_file": "补办手续", "review_visit": "复核入户调查", "review_opinion": "乡镇复核意见", "end_stop_notice": "终止供养公示结束",
+	"review_decide": "县级复核决定", "reassess": "生活自理能力复评", ActFileObjection: "登记异议（附证据）", ActRecheck: "异议复查结论",
+	ActAppealOutcome: "登记行政复议/诉讼结果", "open_review": "启动复核", "change_report": "登记家庭状况变化", "warning": "批评教育（逾期未报告）",
+	"job_offer": "登记就业岗位介绍", "review_applied": "复核结果生效", "appeal_applied": "复议/诉讼结果生效", "review_moved": "复核期限提前",
 }
 
 // ActionLabel names an action in Chinese.

@@ -3,6 +3,7 @@ package casework
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -17,6 +18,10 @@ type WorkItem struct {
 	Office  int
 	Overdue bool
 	DueSoon bool // within 2 working days
+	// ReviewDue marks an entitlement whose periodic review is due and not
+	// yet started (Case is the entitlement); Due is the item's deadline.
+	ReviewDue bool
+	Due       string
 }
 
 // WorklistQuery filters a worklist.
@@ -62,9 +67,36 @@ func (s *Service) Worklist(ctx context.Context, c Caller, q WorklistQuery) ([]Wo
 		}
 		it.Overdue = cs.DueOn != "" && cs.DueOn < today
 		it.DueSoon = !it.Overdue && cs.DueOn != "" && cs.DueOn <= soon
+		it.Due = cs.DueOn
 		out = append(out, it)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	due, err := s.reviewsDue(ctx, c, q, today)
+	if err != nil {
+		return nil, err
+	}
+	for i := range due {
+		due[i].DueSoon = !due[i].Overdue && due[i].Due <= soon
+	}
+	if len(due) == 0 {
+		return out, nil
+	}
+	// merge by deadline; items without one last
+	all := append(out, due...)
+	sort.SliceStable(all, func(i, j int) bool {
+		a, b := all[i].Due, all[j].Due
+		if (a == "") != (b == "") {
+			return b == ""
+		}
+		return a < b
+	})
+	if len(all) > q.Limit {
+		all = all[:q.Limit]
+	}
+	return all, nil
 }
 
 // NoticeLine is one line of a public notice: only what DB-28/29 allow.

@@ -20,6 +20,10 @@ func (s *Server) caseRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /cases/{id}", s.auth(auth.CaseRead, s.caseView))
 	mux.Handle("POST /cases/{id}/actions", s.auth(auth.CaseAct, s.caseAct))
 	mux.Handle("GET /cases/{id}/print/{doc}", s.auth(auth.CaseRead, s.casePrint))
+	// dynamic management of an entitlement (DB-37..DB-43, TK-10)
+	mux.Handle("POST /cases/{id}/reviews", s.auth(auth.CaseAct, s.caseStartReview))
+	mux.Handle("POST /cases/{id}/changes", s.auth(auth.CaseAct, s.caseReportChange))
+	mux.Handle("POST /cases/{id}/job-offers", s.auth(auth.CaseAct, s.caseJobOffer))
 	// The public notice is posted for everyone (DB-28): no login, masked.
 	mux.HandleFunc("GET /public/notices", s.publicNotices)
 }
@@ -118,6 +122,12 @@ type caseData struct {
 	Trace   any
 	Docs    []casework.Document
 	Adults  []*registry.Person // for the authorisations of an incomplete file
+	// dynamic management
+	Dyn         *casework.Dynamic
+	Members     []*registry.Person
+	ChangeKinds any
+	Reporters   any
+	Entitlement bool // an approved dibao or tekun case: reviews, changes, job offers
 }
 
 func (s *Server) caseData(r *http.Request) (caseData, error) {
@@ -132,6 +142,18 @@ func (s *Server) caseData(r *http.Request) (caseData, error) {
 	}
 	d := caseData{C: cs, Events: ev, Steps: cs.Steps(), Docs: casework.DocumentLabels(cs.Programme, cs.Kind)}
 	d.Pending, d.Waiting = cs.Pending()
+	d.ChangeKinds, d.Reporters = casework.ChangeKinds, casework.ReporterKinds
+	d.Entitlement = cs.Purpose == casework.PurposeApplication && cs.State == casework.StateApproved && (cs.Programme == "dibao" || cs.Programme == "tekun")
+	if d.Dyn, err = s.Casework.Dynamic(r.Context(), u, cs.ID); err != nil {
+		return caseData{}, err
+	}
+	if d.Entitlement || cs.Purpose == casework.PurposeReassess {
+		h, err := s.Registry.Household(r.Context(), u, cs.HouseholdID)
+		if err != nil {
+			return caseData{}, err
+		}
+		d.Members = h.Members
+	}
 	if cs.State == casework.StateIncomplete {
 		h, err := s.Registry.Household(r.Context(), u, cs.HouseholdID)
 		if err != nil {
@@ -184,9 +206,18 @@ func (s *Server) caseAct(w http.ResponseWriter, r *http.Request) {
 		Findings: r.PostFormValue("findings"), Photos: formInt(r, "photos"), SupportMode: r.PostFormValue("support_mode"),
 		Consistent: boolField(r, "consistent"), ReportRef: r.PostFormValue("report_ref"), Participants: formInt(r, "participants"),
 		Representatives: formInt(r, "representatives"), Passed: boolField(r, "passed"), Approve: boolField(r, "approve"),
-		Objections: formInt(r, "objections"), Documents: r.PostForm["documents"], Pledge: r.PostFormValue("pledge") != "", Signed: ids(r.PostForm["authorisations"])}
+		Objections: formInt(r, "objections"), Documents: r.PostForm["documents"], Pledge: r.PostFormValue("pledge") != "", Signed: ids(r.PostForm["authorisations"]),
+		ReviewCycle: r.PostFormValue("review_cycle"), ExitMonths: formInt(r, "exit_months"), Referral: r.PostFormValue("referral"),
+		SelfCareFailed: r.PostForm["self_care_failed"], Evidence: r.PostFormValue("evidence"), AppealKind: r.PostFormValue("appeal_kind"),
+		Outcome: r.PostFormValue("outcome"), DocumentNo: r.PostFormValue("document_no"), DecidedOn: r.PostFormValue("decided_on")}
+	a.PersonID, _ = strconv.ParseInt(r.PostFormValue("person_id"), 10, 64)
+	if a.Action == casework.ActRecheck {
+		a.Approve = boolField(r, "founded")
+	}
 	var err error
-	if a.AdvanceFen, err = parseYuan(r.PostFormValue("advance")); err == nil {
+	if a.AmountFen, err = parseYuan(r.PostFormValue("amount")); err != nil {
+		err = apperr.Invalid("amount", "invalid_amount", "金额格式不正确")
+	} else if a.AdvanceFen, err = parseYuan(r.PostFormValue("advance")); err == nil {
 		if _, err = s.Casework.Act(r.Context(), currentUser(r), pathID(r, "id"), a); err == nil {
 			http.Redirect(w, r, "/cases/"+r.PathValue("id")+"?ok=case_step", http.StatusSeeOther)
 			return
@@ -203,7 +234,25 @@ func (s *Server) caseAct(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "case", "案件 "+d.C.No, d, err)
 }
 
-var printDocs = map[string]string{"application": "申请审批表", "visit": "入户调查表", "decision": "审批决定书", "refusal": "不予批准通知书"}
+var printDocs = map[string]string{"application": "申请审批表", "visit": "入户调查表", "decision": "审批决定书", "refusal": "不予批准通知书", "review": "复核决定通知书"}
+
+// reviewNoticeTitle names the written notice of a review outcome (DB-37, TK-13).
+func reviewNoticeTitle(c *casework.Case) string {
+	if c.Outcome == casework.OutcomeStop && c.Programme == "tekun" {
+		return "终止特困人员救助供养通知书"
+	}
+	switch c.Outcome {
+	case casework.OutcomeMaintain:
+		return "维持救助通知书"
+	case casework.OutcomeIncrease:
+		return "增发救助金通知书"
+	case casework.OutcomeDecrease:
+		return "减发救助金通知书"
+	case casework.OutcomeStop:
+		return "停发救助金通知书"
+	}
+	return "复核决定通知书"
+}
 
 type printData struct {
 	caseData
@@ -220,8 +269,11 @@ func (s *Server) casePrint(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, err := s.caseData(r)
-	if err == nil && (doc == "decision" && d.C.Decision != "approved" || doc == "refusal" && d.C.Decision != "refused") {
+	if err == nil && (doc == "decision" && d.C.Decision != "approved" || doc == "refusal" && d.C.Decision != "refused" || doc == "review" && d.C.Decision != "reviewed") {
 		err = apperr.Invalid("doc", "no_decision", "案件尚未作出相应决定，不能打印"+title)
+	}
+	if err == nil && doc == "review" {
+		title = reviewNoticeTitle(d.C)
 	}
 	var h *registry.Household
 	if err == nil {
@@ -249,4 +301,47 @@ func (s *Server) publicNotices(w http.ResponseWriter, r *http.Request) {
 		err = apperr.NotFound("行政区划代码不存在")
 	}
 	s.render(w, r, http.StatusOK, "notices", "公示", d, err)
+}
+
+func (s *Server) caseDynamicDone(w http.ResponseWriter, r *http.Request, to string, err error) {
+	if err == nil {
+		http.Redirect(w, r, to+"?ok=case_step", http.StatusSeeOther)
+		return
+	}
+	d, derr := s.caseData(r)
+	if derr != nil {
+		s.render(w, r, http.StatusOK, "error", "案件", nil, derr)
+		return
+	}
+	s.render(w, r, http.StatusOK, "case", "案件 "+d.C.No, d, err)
+}
+
+// caseStartReview opens the scheduled review of an entitlement.
+func (s *Server) caseStartReview(w http.ResponseWriter, r *http.Request) {
+	rv, err := s.Casework.StartReview(r.Context(), currentUser(r), pathID(r, "id"), r.PostFormValue("reason"))
+	to := ""
+	if err == nil {
+		to = "/cases/" + strconv.FormatInt(rv.ID, 10)
+	}
+	s.caseDynamicDone(w, r, to, err)
+}
+
+// caseReportChange records a change reported in a recipient household.
+func (s *Server) caseReportChange(w http.ResponseWriter, r *http.Request) {
+	in := casework.ChangeReport{Kind: r.PostFormValue("kind"), ReportedBy: r.PostFormValue("reported_by"), ChangedOn: r.PostFormValue("changed_on"), Details: r.PostFormValue("details")}
+	in.PersonID, _ = strconv.ParseInt(r.PostFormValue("person_id"), 10, 64)
+	_, rv, err := s.Casework.ReportChange(r.Context(), currentUser(r), pathID(r, "id"), in)
+	to := ""
+	if err == nil {
+		to = "/cases/" + strconv.FormatInt(rv.ID, 10)
+	}
+	s.caseDynamicDone(w, r, to, err)
+}
+
+// caseJobOffer records a job offered to a member and the answer (DB-42).
+func (s *Server) caseJobOffer(w http.ResponseWriter, r *http.Request) {
+	in := casework.JobOffer{OfferedOn: r.PostFormValue("offered_on"), Job: r.PostFormValue("job"), Answer: r.PostFormValue("answer"), Reason: r.PostFormValue("reason")}
+	in.PersonID, _ = strconv.ParseInt(r.PostFormValue("person_id"), 10, 64)
+	_, err := s.Casework.RecordJobOffer(r.Context(), currentUser(r), pathID(r, "id"), in)
+	s.caseDynamicDone(w, r, "/cases/"+r.PathValue("id"), err)
 }

@@ -24,6 +24,7 @@ import (
 	"jiuzhu/internal/auth"
 	"jiuzhu/internal/calendar"
 	"jiuzhu/internal/casework"
+	"jiuzhu/internal/payroll"
 	"jiuzhu/internal/policy/policydb"
 	"jiuzhu/internal/region"
 	"jiuzhu/internal/registry"
@@ -44,6 +45,7 @@ type Server struct {
 	Registry *registry.Service
 	Policy   *policydb.Store // parameters, calculation, reform simulation
 	Casework *casework.Service
+	Payroll  *payroll.Service
 	Calendar *calendar.Calendar
 	Tree     *region.Tree
 	Secure   bool // Secure cookies
@@ -278,6 +280,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	mux.Handle("POST /admin/calendar", s.auth(auth.UserAdmin, s.calendarAdd))
 	s.policyRoutes(mux)
 	s.caseRoutes(mux)
+	s.payrollRoutes(mux)
 }
 
 func cacheStatic(h http.Handler) http.Handler {

@@ -254,7 +254,8 @@ func (s *Service) Act(ctx context.Context, u *auth.User, caseID int64, a Action)
 			}
 			next.Assessment, next.AmountFen = &as, as.MonthlyFen
 			if cs.Programme == "temporary" {
-				next.AmountFen = as.AmountFen
+				// within the township's limit the township approves (LS-01)
+				next.AmountFen, next.Delegated = as.AmountFen, as.Approver == "township"
 			}
 			data["assessment_eligible"] = as.Eligible
 		}
@@ -366,7 +367,7 @@ func (s *Service) Act(ctx context.Context, u *auth.User, caseID int64, a Action)
 		if err != nil {
 			return nil, err
 		}
-		next.Assessment, next.AmountFen = &as, as.AmountFen
+		next.Assessment, next.AmountFen, next.Delegated = &as, as.AmountFen, as.Approver == "township"
 		data["documents"] = a.Documents
 		if cs.AdvanceFen >= as.AmountFen {
 			// the advance covered the whole grant: the township closes the file (LS-03)
@@ -398,10 +399,10 @@ func (s *Service) Act(ctx context.Context, u *auth.User, caseID int64, a Action)
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE cases SET state=$1, due_on=$2, complaint=$3, spot_check=$4, special=$5, notice_from=$6, notice_to=$7,
 			amount_fen=$8, advance_fen=$9, decision=$10, decided_on=$11, pay_from=$12, assessment=$13, missing=$14, version=version+1, updated_at=$15,
-			review_cycle=$18, next_review_on=$19, outcome=$20, prev_amount_fen=$21, exit_months=$22, stop_from=$23, referral=$24
+			review_cycle=$18, next_review_on=$19, outcome=$20, prev_amount_fen=$21, exit_months=$22, stop_from=$23, referral=$24, delegated=$25
 			WHERE id=$16 AND version=$17`, next.State, next.DueOn, next.Complaint, next.SpotCheck, next.Special, next.NoticeFrom, next.NoticeTo,
 			next.AmountFen, next.AdvanceFen, next.Decision, next.DecidedOn, next.PayFrom, assessment, missing, time.Now().UTC(), cs.ID, cs.Version,
-			next.ReviewCycle, next.NextReviewOn, next.Outcome, next.PrevAmountFen, next.ExitMonths, next.StopFrom, next.Referral)
+			next.ReviewCycle, next.NextReviewOn, next.Outcome, next.PrevAmountFen, next.ExitMonths, next.StopFrom, next.Referral, next.Delegated)
 		if err != nil {
 			return fmt.Errorf("casework: update case: %w", err)
 		}

@@ -50,7 +50,10 @@ type Service struct {
 	Calendar *calendar.Calendar
 	Keys     *crypt.Keys
 	Assessor Assessor
-	Now      func() time.Time
+	// Delegation says whether dibao approval is delegated to the townships of
+	// a region on a date (the dated parameter dibao.approval.township_delegated).
+	Delegation func(ctx context.Context, region string, on time.Time) (bool, error)
+	Now        func() time.Time
 }
 
 var cst = time.FixedZone("CST", 8*3600)
@@ -94,6 +97,9 @@ type Case struct {
 	Assessment    *Assessment `json:"assessment,omitempty"`
 	Missing       []string    `json:"missing,omitempty"`
 	Version       int         `json:"version"`
+	// Delegated: the township decides — the county delegated dibao approval
+	// (DB-31), or a temporary grant lies within the township's limit (LS-01).
+	Delegated bool `json:"delegated"`
 	// Dynamic management: what the row is (an application, or a review,
 	// self-care re-assessment of the entitlement ParentID), the review
 	// schedule of an entitlement, and a review's outcome.
@@ -112,9 +118,7 @@ type Case struct {
 	Members       int    `json:"members"`
 }
 
-// Delegated reports whether the township approves (DB-31). Counties configure
-// delegation; none is configured in this version, so the county decides.
-func (c *Case) delegated() bool { return false }
+func (c *Case) delegated() bool { return c.Delegated }
 
 // Steps is the case's procedure.
 func (c *Case) Steps() []Step {
@@ -169,7 +173,7 @@ func (c *Case) StateLabel() string {
 const caseCols = `c.id, c.case_no, c.programme, c.rule_version, c.kind, c.household_id, c.applicant_id, c.region_code, c.channel, c.state, c.due_on,
 	c.accepted_on, c.close_relative, c.complaint, c.spot_check, c.special, c.notice_from, c.notice_to, c.requested_fen, c.amount_fen, c.advance_fen,
 	c.decision, c.decided_on, c.pay_from, c.assessment, c.missing, c.version, c.purpose, COALESCE(c.parent_id, 0), c.review_cycle, c.next_review_on,
-	c.outcome, c.prev_amount_fen, c.exit_months, c.stop_from, c.referral, p.name, h.hh_no,
+	c.outcome, c.prev_amount_fen, c.exit_months, c.stop_from, c.referral, c.delegated, p.name, h.hh_no,
 	(SELECT COUNT(*) FROM persons m WHERE m.household_id = c.household_id)`
 
 const caseFrom = ` FROM cases c JOIN persons p ON p.id = c.applicant_id JOIN households h ON h.id = c.household_id `
@@ -180,7 +184,7 @@ func scanCase(row interface{ Scan(...any) error }) (*Case, error) {
 	err := row.Scan(&c.ID, &c.No, &c.Programme, &c.RuleVersion, &c.Kind, &c.HouseholdID, &c.ApplicantID, &c.Region, &c.Channel, &c.State, &c.DueOn,
 		&c.AcceptedOn, &c.CloseRelative, &c.Complaint, &c.SpotCheck, &c.Special, &c.NoticeFrom, &c.NoticeTo, &c.RequestedFen, &c.AmountFen, &c.AdvanceFen,
 		&c.Decision, &c.DecidedOn, &c.PayFrom, &assessment, &missing, &c.Version, &c.Purpose, &c.ParentID, &c.ReviewCycle, &c.NextReviewOn,
-		&c.Outcome, &c.PrevAmountFen, &c.ExitMonths, &c.StopFrom, &c.Referral, &c.ApplicantName, &c.HouseholdNo, &c.Members)
+		&c.Outcome, &c.PrevAmountFen, &c.ExitMonths, &c.StopFrom, &c.Referral, &c.Delegated, &c.ApplicantName, &c.HouseholdNo, &c.Members)
 	if err != nil {
 		return nil, err
 	}

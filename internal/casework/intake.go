@@ -177,10 +177,16 @@ func (s *Service) Open(ctx context.Context, c Caller, in Intake) (*Case, error) 
 			relative = relative || n > 0
 		}
 		rules := RuleVersion(accepted)
+		delegated := false
+		if in.Programme == "dibao" && s.Delegation != nil {
+			if delegated, err = s.Delegation(ctx, hhRegion, accepted); err != nil {
+				return err
+			}
+		}
 		state, due := "accepted", ""
 		if len(missing) > 0 {
 			state = StateIncomplete
-		} else if st := procedure(in.Programme, rules, in.Kind, false); len(st) > 0 {
+		} else if st := procedure(in.Programme, rules, in.Kind, delegated); len(st) > 0 {
 			if due, err = s.due(st[0], accepted, accepted.Format(time.DateOnly)); err != nil {
 				return err
 			}
@@ -196,12 +202,12 @@ func (s *Service) Open(ctx context.Context, c Caller, in Intake) (*Case, error) 
 		now := time.Now().UTC()
 		cs = &Case{No: no, Programme: in.Programme, RuleVersion: rules, Kind: in.Kind, HouseholdID: in.HouseholdID, ApplicantID: in.ApplicantID,
 			Region: hhRegion, Channel: in.Channel, State: state, DueOn: due, AcceptedOn: accepted.Format(time.DateOnly), CloseRelative: relative,
-			Special: in.Special, RequestedFen: in.RequestedFen, Missing: missing, Version: 1, ApplicantName: applicant.name, Members: len(members)}
+			Special: in.Special, RequestedFen: in.RequestedFen, Missing: missing, Delegated: delegated, Version: 1, ApplicantName: applicant.name, Members: len(members)}
 		if err := tx.QueryRowContext(ctx, `INSERT INTO cases (case_no, programme, rule_version, kind, household_id, applicant_id, region_code, channel, state, due_on,
-			accepted_on, close_relative, special, requested_fen, missing, version, created_at, updated_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,1,$16,$16) RETURNING id`,
+			accepted_on, close_relative, special, requested_fen, missing, delegated, version, created_at, updated_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,1,$17,$17) RETURNING id`,
 			no, in.Programme, rules, in.Kind, in.HouseholdID, in.ApplicantID, hhRegion, in.Channel, state, due, cs.AcceptedOn, relative, in.Special,
-			in.RequestedFen, string(mj), now).Scan(&cs.ID); err != nil {
+			in.RequestedFen, string(mj), delegated, now).Scan(&cs.ID); err != nil {
 			return fmt.Errorf("casework: open case: %w", err)
 		}
 		if in.CloseRelative {

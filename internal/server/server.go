@@ -24,6 +24,7 @@ import (
 	"jiuzhu/internal/config"
 	"jiuzhu/internal/crypt"
 	"jiuzhu/internal/db"
+	"jiuzhu/internal/payroll"
 	"jiuzhu/internal/policy"
 	"jiuzhu/internal/policy/policydb"
 	"jiuzhu/internal/region"
@@ -41,6 +42,7 @@ type App struct {
 	Registry *registry.Service
 	Policy   *policydb.Store
 	Casework *casework.Service
+	Payroll  *payroll.Service
 	// Calendar is the live working-day calendar: the embedded notices plus the
 	// years administrators entered.
 	Calendar *calendar.Calendar
@@ -106,7 +108,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		log.Info("holiday arrangements loaded", "years", years)
 	}
 	a.Casework = &casework.Service{DB: d, Tree: tree, Calendar: a.Calendar, Keys: keys,
-		Assessor: &casework.CalcAssessor{Registry: a.Registry, Tree: tree, Params: a.Policy.Effective}}
+		Assessor: &casework.CalcAssessor{Registry: a.Registry, Tree: tree, Params: a.Policy.Effective},
+		Delegation: func(ctx context.Context, region string, on time.Time) (bool, error) {
+			v, err := a.Policy.Resolve(ctx, "dibao.approval.township_delegated", region, on)
+			return v.Bool, err
+		}}
+	a.Payroll = &payroll.Service{DB: d, Tree: tree, Keys: keys}
 	return a, nil
 }
 
@@ -136,12 +143,12 @@ func (a *App) EnsureAdmin(ctx context.Context) (string, error) {
 // Handler returns the whole HTTP surface.
 func (a *App) Handler() (http.Handler, error) {
 	mux := http.NewServeMux()
-	w, err := web.New(&web.Server{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Calendar: a.Calendar, Tree: a.Tree, Secure: a.Cfg.SecureCookies, Demo: a.Cfg.Demo, Log: a.Log})
+	w, err := web.New(&web.Server{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Payroll: a.Payroll, Calendar: a.Calendar, Tree: a.Tree, Secure: a.Cfg.SecureCookies, Demo: a.Cfg.Demo, Log: a.Log})
 	if err != nil {
 		return nil, err
 	}
 	w.Routes(mux)
-	(&api.API{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Tree: a.Tree, DB: a.DB, Log: a.Log}).Routes(mux)
+	(&api.API{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Payroll: a.Payroll, Tree: a.Tree, DB: a.DB, Log: a.Log}).Routes(mux)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

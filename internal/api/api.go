@@ -20,6 +20,7 @@ import (
 	"jiuzhu/internal/auth"
 	"jiuzhu/internal/casework"
 	"jiuzhu/internal/db"
+	"jiuzhu/internal/online"
 	"jiuzhu/internal/payroll"
 	"jiuzhu/internal/policy/policydb"
 	"jiuzhu/internal/region"
@@ -36,6 +37,7 @@ type API struct {
 	Log      *slog.Logger
 	Casework *casework.Service
 	Payroll  *payroll.Service
+	Online   *online.Service
 }
 
 // Routes registers every endpoint on mux.
@@ -68,6 +70,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	a.policyRoutes(mux)
 	a.caseRoutes(mux)
 	a.payrollRoutes(mux)
+	a.onlineRoutes(mux)
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apperr.Error{Status: http.StatusNotFound, Code: "no_such_endpoint", Message: "接口不存在：" + r.Method + " " + r.URL.Path})
 	}))

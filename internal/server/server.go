@@ -24,6 +24,7 @@ import (
 	"jiuzhu/internal/config"
 	"jiuzhu/internal/crypt"
 	"jiuzhu/internal/db"
+	"jiuzhu/internal/online"
 	"jiuzhu/internal/payroll"
 	"jiuzhu/internal/policy"
 	"jiuzhu/internal/policy/policydb"
@@ -43,6 +44,7 @@ type App struct {
 	Policy   *policydb.Store
 	Casework *casework.Service
 	Payroll  *payroll.Service
+	Online   *online.Service // the citizen's online channel
 	// Calendar is the live working-day calendar: the embedded notices plus the
 	// years administrators entered.
 	Calendar *calendar.Calendar
@@ -114,6 +116,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			return v.Bool, err
 		}}
 	a.Payroll = &payroll.Service{DB: d, Tree: tree, Keys: keys}
+	a.Online = &online.Service{DB: d, Keys: keys, Tree: tree, Casework: a.Casework}
 	return a, nil
 }
 
@@ -143,12 +146,12 @@ func (a *App) EnsureAdmin(ctx context.Context) (string, error) {
 // Handler returns the whole HTTP surface.
 func (a *App) Handler() (http.Handler, error) {
 	mux := http.NewServeMux()
-	w, err := web.New(&web.Server{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Payroll: a.Payroll, Calendar: a.Calendar, Tree: a.Tree, Secure: a.Cfg.SecureCookies, Demo: a.Cfg.Demo, Log: a.Log})
+	w, err := web.New(&web.Server{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Payroll: a.Payroll, Online: a.Online, Calendar: a.Calendar, Tree: a.Tree, Secure: a.Cfg.SecureCookies, Demo: a.Cfg.Demo, Log: a.Log})
 	if err != nil {
 		return nil, err
 	}
 	w.Routes(mux)
-	(&api.API{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Payroll: a.Payroll, Tree: a.Tree, DB: a.DB, Log: a.Log}).Routes(mux)
+	(&api.API{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Payroll: a.Payroll, Online: a.Online, Tree: a.Tree, DB: a.DB, Log: a.Log}).Routes(mux)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

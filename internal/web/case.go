@@ -32,6 +32,8 @@ type worklistData struct {
 	Items       []casework.WorkItem
 	OverdueOnly bool
 	Programmes  any
+	// OnlinePending counts the online applications waiting in scope.
+	OnlinePending int
 }
 
 func (s *Server) caseWorklist(w http.ResponseWriter, r *http.Request) {
@@ -39,6 +41,7 @@ func (s *Server) caseWorklist(w http.ResponseWriter, r *http.Request) {
 	d := worklistData{OverdueOnly: q.Get("overdue") != "", Programmes: casework.Programmes}
 	items, err := s.Casework.Worklist(r.Context(), currentUser(r), casework.WorklistQuery{OverdueOnly: d.OverdueOnly, Programme: q.Get("programme")})
 	d.Items = items
+	d.OnlinePending = s.onlinePending(r)
 	s.render(w, r, http.StatusOK, "cases", "待办案件", d, err)
 }
 

@@ -24,6 +24,7 @@ import (
 	"jiuzhu/internal/auth"
 	"jiuzhu/internal/calendar"
 	"jiuzhu/internal/casework"
+	"jiuzhu/internal/online"
 	"jiuzhu/internal/payroll"
 	"jiuzhu/internal/policy/policydb"
 	"jiuzhu/internal/region"
@@ -46,6 +47,7 @@ type Server struct {
 	Policy   *policydb.Store // parameters, calculation, reform simulation
 	Casework *casework.Service
 	Payroll  *payroll.Service
+	Online   *online.Service // the citizen's online applications
 	Calendar *calendar.Calendar
 	Tree     *region.Tree
 	Secure   bool // Secure cookies
@@ -239,6 +241,10 @@ var notices = map[string]string{
 	"saved": "已保存。", "created": "已登记。", "member_added": "已增加成员。", "member_removed": "已移出该成员。", "split": "已分户。",
 	"merged": "已合户。", "moved": "已迁移。", "supporter": "已保存义务人信息。", "bank": "已登记银行账户。", "password": "密码已修改。",
 	"user_created": "用户已创建。", "calendar": "节假日安排已录入，办理期限将按新安排计算。", "user_saved": "用户信息已保存。", "case_opened": "申请已受理。", "case_step": "已办理。",
+	"online_returned":     "已退回补正，需补正的材料已一次性告知申请人（申请人可凭查询码查看并在网上补交）。",
+	"online_rejected":     "已作出不予受理，理由将告知申请人。",
+	"online_register":     "网上申请人尚未登记：已按申请预填村（社区）、姓名和电话。请按申请人上传的身份证件录入身份证号码并补全信息；保存后回到该网上申请点击“受理”。",
+	"online_supplemented": "补交的材料已提交，乡镇（街道）将重新审查。",
 }
 
 // Routes registers every page.
@@ -281,6 +287,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	s.policyRoutes(mux)
 	s.caseRoutes(mux)
 	s.payrollRoutes(mux)
+	s.onlineRoutes(mux)
 }
 
 func cacheStatic(h http.Handler) http.Handler {

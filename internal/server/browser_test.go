@@ -235,3 +235,75 @@ func TestBrowserCasework(t *testing.T) {
 	}
 	shot(t, bctx, "notice")
 }
+
+// TestBrowserDibao: an urban dibao application in a real browser, from the one
+// door to the county's approval, each office in its own browser.
+func TestBrowserDibao(t *testing.T) {
+	path := chromium(t)
+	e, clock := caseEnv(t, "2026-11-02")
+	hA, _, _ := e.household(e.login("case_a"), villageA, 11)
+	as := func(user string) (func(string, ...chromedp.Action[chromedp.Void]), func(string) string) {
+		bctx := newBrowser(t, path)
+		do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+			t.Helper()
+			if err := chromedp.Do(bctx, steps...); err != nil {
+				shot(t, bctx, "fail-"+user)
+				t.Fatalf("%s as %s: %v", what, user, err)
+			}
+		}
+		text := func(sel string) string {
+			t.Helper()
+			s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
+			if err != nil {
+				t.Fatalf("text %s: %v", sel, err)
+			}
+			return s
+		}
+		do("login", chromedp.Navigate(e.srv.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#username")),
+			chromedp.SendKeys(chromedp.CSS("#username"), user), chromedp.SendKeys(chromedp.CSS("#password"), pw),
+			chromedp.Click(chromedp.CSS("#login")), chromedp.WaitVisible(chromedp.CSS("#stat-cases")))
+		return do, text
+	}
+	do, text := as("case_a")
+	do("intake", chromedp.Navigate(fmt.Sprintf("%s/cases/new?household=%d&programme=dibao", e.srv.URL, hA)), chromedp.WaitVisible(chromedp.CSS("#case-open")),
+		chromedp.Click(chromedp.CSS(`input[value="application"]`)), chromedp.Click(chromedp.CSS(`input[value="id_hukou"]`)),
+		chromedp.Click(chromedp.CSS(`input[value="income"]`)), chromedp.Click(chromedp.CSS(`input[name="pledge"]`)),
+		chromedp.Click(chromedp.CSS(`input[name="authorisations"]`)), chromedp.Click(chromedp.CSS("#case-open")),
+		chromedp.WaitVisible(chromedp.CSS("#form-start_investigation")))
+	if no := text("#case-no"); !strings.HasPrefix(no, "DB360124") {
+		t.Fatalf("case number %q", no)
+	}
+	do("start", chromedp.Click(chromedp.CSS("#do-start_investigation")), chromedp.WaitVisible(chromedp.CSS("#form-home_visit")))
+	do("visit", chromedp.SendKeys(chromedp.CSS(`#form-home_visit input[name="investigators"]`), "李四、赵五"),
+		chromedp.SendKeys(chromedp.CSS(`#form-home_visit textarea[name="findings"]`), "独居老人，无固定收入"),
+		chromedp.Click(chromedp.CSS(`#form-home_visit input[name="members_signed"]`)), chromedp.Click(chromedp.CSS("#do-home_visit")),
+		chromedp.WaitVisible(chromedp.CSS("#form-verification")))
+	do("verify", chromedp.Click(chromedp.CSS("#do-verification")), chromedp.WaitVisible(chromedp.CSS("#form-appraisal")))
+
+	var id int64
+	e.app.DB.QueryRow(`SELECT id FROM cases`).Scan(&id)
+	caseURL := fmt.Sprintf("%s/cases/%d", e.srv.URL, id)
+	doR, _ := as("rev_a")
+	doR("opinion", chromedp.Navigate(caseURL), chromedp.WaitVisible(chromedp.CSS("#form-township_opinion")),
+		chromedp.Click(chromedp.CSS("#do-township_opinion")), chromedp.WaitVisible(chromedp.CSS("#form-end_notice")))
+	*clock = clock.AddDate(0, 0, 8)
+	doR("end notice", chromedp.Navigate(caseURL), chromedp.WaitVisible(chromedp.CSS("#form-end_notice")),
+		chromedp.Click(chromedp.CSS("#do-end_notice")), chromedp.WaitVisible(chromedp.CSS("#waiting-other")))
+
+	doC, textC := as("county_a")
+	doC("open", chromedp.Navigate(caseURL), chromedp.WaitVisible(chromedp.CSS("#form-decide")))
+	var spot bool
+	e.app.DB.QueryRow(`SELECT spot_check FROM cases WHERE id = $1`, id).Scan(&spot)
+	if spot {
+		// a spot-checked case needs the county's own home visit before the decision
+		doC("county visit", chromedp.Click(chromedp.CSS("#county-visit summary")),
+			chromedp.SendKeys(chromedp.CSS(`#form-county_visit input[name="investigators"]`), "县甲、县乙"),
+			chromedp.SendKeys(chromedp.CSS(`#form-county_visit textarea[name="findings"]`), "属实"),
+			chromedp.Click(chromedp.CSS(`#form-county_visit input[name="members_signed"]`)), chromedp.Click(chromedp.CSS("#do-county_visit")),
+			chromedp.WaitVisible(chromedp.CSS(".notice")))
+	}
+	doC("decide", chromedp.Click(chromedp.CSS("#do-decide")), chromedp.WaitVisible(chromedp.CSS("#print-decision")))
+	if st := textC("#case-state"); st != "已批准" {
+		t.Fatalf("after the decision: %q", st)
+	}
+}

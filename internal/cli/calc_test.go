@@ -7,9 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"jiuzhu/internal/calc"
+	"jiuzhu/internal/crypt"
 	"jiuzhu/internal/db"
+	"jiuzhu/internal/gen"
 	"jiuzhu/internal/testdb"
 )
 
@@ -93,5 +96,63 @@ func TestBenchCalcWithoutDatabase(t *testing.T) {
 	var out bytes.Buffer
 	if err := benchCalc(context.Background(), []string{"-scale", "0.01"}, &out, &out); err != nil || !strings.Contains(out.String(), "with trace") {
 		t.Errorf("bench calc: %v %s", err, out.String())
+	}
+}
+
+// TestBenchCalcAgrees runs the simulation against the SQL baseline over a
+// generated county: the bench fails unless both find the same dibao
+// households and amounts. PostgreSQL only.
+func TestBenchCalcAgrees(t *testing.T) {
+	if testdb.PGURL() == "" {
+		t.Skip("the SQL baseline needs PostgreSQL (JIUZHU_TEST_PG)")
+	}
+	url := testdb.URL(t)
+	d, err := db.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := testdb.Tree(t).Store(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := crypt.LoadOrCreate(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gen.Load(context.Background(), d, testdb.Tree(t), keys, gen.Options{Scale: 0.02, Seed: 5, Now: time.Now().UTC(),
+		Regions: []string{"360124", "360702"}}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := benchCalc(context.Background(), []string{"-db", url, "-scale", "0.01", "-runs", "1"}, &out, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "RESULT calc ours=") {
+		t.Errorf("no result line:\n%s", out.String())
+	}
+	t.Log(out.String())
+}
+
+// TestBaselineKindsCoverCalc: the SQL baseline classifies every income kind
+// of the calculators exactly once.
+func TestBaselineKindsCoverCalc(t *testing.T) {
+	seen := map[string]int{}
+	k := baselineIncomeKinds
+	for _, list := range [][]string{k.counted, k.deducted, k.byParameter, k.excluded} {
+		for _, n := range list {
+			seen[n]++
+		}
+	}
+	for _, kind := range calc.IncomeKinds() {
+		if seen[kind.Name] != 1 {
+			t.Errorf("income kind %s classified %d times", kind.Name, seen[kind.Name])
+		}
+		delete(seen, kind.Name)
+	}
+	for n := range seen {
+		t.Errorf("baseline kind %s is not a calculator kind", n)
 	}
 }

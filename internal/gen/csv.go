@@ -13,10 +13,11 @@ import (
 	"jiuzhu/internal/region"
 )
 
-// WriteCSV writes households.csv, persons.csv, supporters.csv and
-// bank_accounts.csv into dir. They hold PLAINTEXT ID and account numbers and
+// WriteCSV writes households.csv, persons.csv, supporters.csv,
+// bank_accounts.csv, person_incomes.csv and household_assets.csv into dir. They hold PLAINTEXT ID and account numbers and
 // the programme of each person: test data only, never a real registry. Rows
-// refer to each other by household number and ID number.
+// refer to each other by household number and ID number. The returned Stats
+// count the incomes and assets written.
 func WriteCSV(ctx context.Context, dir string, tree *region.Tree, opts Options) (Stats, error) {
 	g, err := New(opts, tree)
 	if err != nil {
@@ -33,7 +34,9 @@ func WriteCSV(ctx context.Context, dir string, tree *region.Tree, opts Options) 
 			"disability_kind", "disability_level", "self_care_items", "student", "serious_illness", "able_to_work", "programmes"},
 		"supporters": {"hh_no", "name", "id_number", "relation", "birth_date", "address", "on_dibao", "on_tekun",
 			"disability_kind", "disability_level", "monthly_income_fen", "assets_within_rules"},
-		"bank_accounts": {"id_number", "bank_code", "bank_name", "account_number"},
+		"bank_accounts":    {"id_number", "bank_code", "bank_name", "account_number"},
+		"person_incomes":   {"id_number", "kind", "monthly_fen", "since"},
+		"household_assets": {"hh_no", "kind", "value_fen"},
 	} {
 		f, err := createCSV(filepath.Join(dir, name+".csv"), header)
 		if err != nil {
@@ -44,7 +47,10 @@ func WriteCSV(ctx context.Context, dir string, tree *region.Tree, opts Options) 
 		}
 		files[name] = f
 	}
-	err = writeAll(ctx, g, files, &progress{report: opts.Progress, total: st.Rows()})
+	prog := &progress{report: opts.Progress,
+		total: st.Rows() + int64(incomesPerPerson*float64(st.Persons)+assetsPerHousehold*float64(st.Households))}
+	err = writeAll(ctx, g, files, prog, &st)
+	prog.finish()
 	for _, f := range files {
 		err = errors.Join(err, f.close())
 	}
@@ -54,8 +60,8 @@ func WriteCSV(ctx context.Context, dir string, tree *region.Tree, opts Options) 
 	return st, nil
 }
 
-func writeAll(ctx context.Context, g *Generator, files map[string]*csvFile, prog *progress) error {
-	b, itoa := strconv.FormatBool, strconv.Itoa
+func writeAll(ctx context.Context, g *Generator, files map[string]*csvFile, prog *progress, st *Stats) error {
+	b, itoa, fen := strconv.FormatBool, strconv.Itoa, func(f int64) string { return strconv.FormatInt(f, 10) }
 	var rows, reported int64
 	for h, err := range g.All(ctx) {
 		if err != nil {
@@ -75,7 +81,17 @@ func writeAll(ctx context.Context, g *Generator, files map[string]*csvFile, prog
 				rows++
 				files["bank_accounts"].write(p.IDNumber, a.BankCode, a.BankName, a.Number)
 			}
+			for _, in := range p.Incomes {
+				files["person_incomes"].write(p.IDNumber, in.Kind, fen(in.MonthlyFen), in.Since)
+			}
+			rows += int64(len(p.Incomes))
+			st.Incomes += int64(len(p.Incomes))
 		}
+		for _, a := range h.Assets {
+			files["household_assets"].write(h.No, a.Kind, fen(a.ValueFen))
+		}
+		rows += int64(len(h.Assets))
+		st.Assets += int64(len(h.Assets))
 		for _, s := range h.Supporters {
 			files["supporters"].write(h.No, s.Name, s.IDNumber, s.Relation+"/"+s.Duty, s.BirthDate, s.Address, b(s.OnDibao), b(s.OnTekun),
 				s.DisabilityKind, itoa(s.DisabilityLevel), strconv.FormatInt(s.MonthlyIncomeFen, 10), b(s.AssetsWithinRules))

@@ -87,6 +87,7 @@ type Household struct {
 	Phone      string
 	Members    []*Person // the head first
 	Supporters []*Supporter
+	Assets     []Asset
 }
 
 // Person is one household member. SelfCareItems is the registry's 6-bit mask of
@@ -107,6 +108,7 @@ type Person struct {
 	AbleToWork      bool
 	Programmes      Programme
 	Account         *BankAccount // where payments go; nil for non-recipients
+	Incomes         []Income     // oldest first per kind
 
 	age    int
 	sealed sealed
@@ -150,12 +152,19 @@ type Stats struct {
 	Persons      int64
 	Supporters   int64
 	BankAccounts int64
+	// Incomes and Assets are the rows of person_incomes and household_assets.
+	// They are drawn with the people, so the plan (New, Generator.Stats) does
+	// not know them and leaves them 0; Load and WriteCSV count what they wrote.
+	Incomes int64
+	Assets  int64
 	// Recipients counts persons per single programme.
 	Recipients map[Programme]int64
 }
 
 // Rows is the number of table rows.
-func (s Stats) Rows() int64 { return s.Households + s.Persons + s.Supporters + s.BankAccounts }
+func (s Stats) Rows() int64 {
+	return s.Households + s.Persons + s.Supporters + s.BankAccounts + s.Incomes + s.Assets
+}
 
 // Generator produces the households of a province, county by county.
 type Generator struct {
@@ -193,7 +202,7 @@ func (g *Generator) Stats() Stats { return g.stats }
 
 // All yields the households in household number order.
 func (g *Generator) All(ctx context.Context) iter.Seq2[*Household, error] {
-	return g.households(ctx, nil, 0)
+	return g.households(ctx, nil, drawFinances)
 }
 
 // What the workers seal besides generating.
@@ -201,6 +210,9 @@ const (
 	sealPersons = 1 << iota
 	sealSupporters
 	sealAccounts
+	// drawFinances draws incomes and assets too (from a stream of their own,
+	// so the people are the same either way).
+	drawFinances
 )
 
 // households runs the counties on all cores and yields their households in
@@ -267,11 +279,11 @@ type countyResult struct {
 
 // county generates one county's households, sealing them if asked.
 func (g *Generator) county(c *county, keys *crypt.Keys, seal int) ([]*Household, error) {
-	out, err := c.generate(g.tree, g.opts)
+	out, err := c.generate(g.tree, g.opts, seal&drawFinances != 0)
 	if err != nil {
 		return nil, err
 	}
-	if keys != nil && seal != 0 {
+	if keys != nil && seal&^drawFinances != 0 {
 		for _, h := range out {
 			sealHousehold(h, keys, seal)
 		}

@@ -240,7 +240,7 @@ func TestCSVIsDeterministic(t *testing.T) {
 			t.Errorf("progress ended at %d of %d", last, st.Rows())
 		}
 		h := sha256.New()
-		for _, name := range []string{"households", "persons", "supporters", "bank_accounts"} {
+		for _, name := range []string{"households", "persons", "supporters", "bank_accounts", "person_incomes", "household_assets"} {
 			f, err := os.Open(filepath.Join(dir, name+".csv"))
 			if err != nil {
 				t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 	"sync"
 
 	"jiuzhu/internal/crypt"
@@ -23,6 +24,8 @@ var (
 	supporterColumns = []string{"id", "household_id", "name", "id_hmac", "id_enc", "id_masked", "relation", "birth_date", "address",
 		"on_dibao", "on_tekun", "disability_kind", "disability_level", "monthly_income_fen", "assets_within_rules", "active", "created_at"}
 	accountColumns = []string{"id", "person_id", "bank_code", "bank_name", "account_enc", "account_masked", "active", "created_at"}
+	incomeColumns  = []string{"id", "person_id", "kind", "monthly_fen", "since", "created_at"}
+	assetColumns   = []string{"id", "household_id", "kind", "value_fen", "created_at"}
 )
 
 // Load generates the province into d with bulk loading (COPY on PostgreSQL),
@@ -34,7 +37,8 @@ var (
 //
 // Each table is one COPY stream fed by a run of the generator (running it
 // again is cheaper than holding the province): households first, then persons
-// and supporters, then bank accounts, in foreign-key order.
+// and supporters, then bank accounts, incomes and assets, in foreign-key order.
+// The returned Stats count the incomes and assets written.
 func Load(ctx context.Context, d *db.DB, tree *region.Tree, keys *crypt.Keys, opts Options) (Stats, error) {
 	g, err := New(opts, tree)
 	if err != nil {
@@ -47,7 +51,7 @@ func Load(ctx context.Context, d *db.DB, tree *region.Tree, keys *crypt.Keys, op
 			return st, fmt.Errorf("gen: load: last id of %s: %w", t, err)
 		}
 	}
-	if err := load(ctx, d, g, keys, base, st); err != nil {
+	if err := load(ctx, d, g, keys, base, &st); err != nil {
 		// Remove what was committed before the failure, children first.
 		for i := len(loadTables) - 1; i >= 0; i-- {
 			_, derr := d.ExecContext(context.WithoutCancel(ctx), `DELETE FROM `+loadTables[i]+` WHERE id > $1`, base[i])
@@ -63,16 +67,26 @@ func Load(ctx context.Context, d *db.DB, tree *region.Tree, keys *crypt.Keys, op
 				return st, fmt.Errorf("gen: load: advance %s id sequence: %w", t, err)
 			}
 		}
+		// Fresh statistics, so that queries over the new rows are planned for
+		// their size.
+		if _, err := d.ExecContext(ctx, `ANALYZE `+strings.Join(loadTables[:], ", ")); err != nil {
+			return st, fmt.Errorf("gen: load: analyze: %w", err)
+		}
 	}
 	return st, nil
 }
 
 // loadTables in foreign-key order, as base ids are indexed.
-var loadTables = [...]string{"households", "persons", "supporters", "bank_accounts"}
+var loadTables = [...]string{"households", "persons", "supporters", "bank_accounts", "person_incomes", "household_assets"}
 
-func load(ctx context.Context, d *db.DB, g *Generator, keys *crypt.Keys, base [len(loadTables)]int64, st Stats) error {
+// Incomes and assets per person and household, for the progress total (they
+// are only known once drawn).
+const incomesPerPerson, assetsPerHousehold = 1.15, 1.7
+
+func load(ctx context.Context, d *db.DB, g *Generator, keys *crypt.Keys, base [len(loadTables)]int64, st *Stats) error {
 	now := g.opts.Now
-	prog := &progress{report: g.opts.Progress, total: st.Rows()}
+	prog := &progress{report: g.opts.Progress,
+		total: st.Rows() + int64(incomesPerPerson*float64(st.Persons)+assetsPerHousehold*float64(st.Households))}
 	prog.add(0)
 	households := table{name: "households", columns: householdColumns, want: st.Households,
 		rows: func(h *Household, hh, _ int64, out [][]any) [][]any {
@@ -117,28 +131,7 @@ func load(ctx context.Context, d *db.DB, g *Generator, keys *crypt.Keys, base [l
 	if d.Dialect == db.Postgres {
 		// Supporters only reference households, so their COPY runs beside the
 		// persons' on a second connection, from the same run of the generator.
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		src := split(ctx, g.households(ctx, keys, sealPersons|sealSupporters))
-		var wg sync.WaitGroup
-		var serr error
-		wg.Go(func() {
-			if serr = supporters.load(ctx, d, src[1], prog); serr != nil {
-				cancel()
-			}
-		})
-		err := persons.load(ctx, d, src[0], prog)
-		if err != nil {
-			cancel()
-		}
-		wg.Wait()
-		// Report the failure, not the cancellation it caused on the other side.
-		for _, e := range []error{err, serr} {
-			if e != nil && !errors.Is(e, context.Canceled) {
-				return e
-			}
-		}
-		if err = cmp.Or(err, serr); err != nil {
+		if err := parallel(ctx, d, g.households(ctx, keys, sealPersons|sealSupporters), prog, persons, supporters); err != nil {
 			return err
 		}
 	} else {
@@ -149,14 +142,77 @@ func load(ctx context.Context, d *db.DB, g *Generator, keys *crypt.Keys, base [l
 			return err
 		}
 	}
-	return accounts.load(ctx, d, g.households(ctx, keys, sealAccounts), prog)
+	var incomeID int64
+	incomes := table{name: "person_incomes", columns: incomeColumns, want: -1,
+		rows: func(h *Household, _, person int64, out [][]any) [][]any {
+			for i, p := range h.Members {
+				for _, in := range p.Incomes {
+					incomeID++
+					out = append(out, []any{base[4] + incomeID, base[1] + person + int64(i) + 1, in.Kind, in.MonthlyFen, in.Since, now})
+				}
+			}
+			return out
+		}}
+	var assetID int64
+	assets := table{name: "household_assets", columns: assetColumns, want: -1,
+		rows: func(h *Household, hh, _ int64, out [][]any) [][]any {
+			for _, a := range h.Assets {
+				assetID++
+				out = append(out, []any{base[5] + assetID, base[0] + hh, a.Kind, a.ValueFen, now})
+			}
+			return out
+		}}
+	defer func() {
+		st.Incomes, st.Assets = incomeID, assetID
+		prog.finish()
+	}()
+	if d.Dialect != db.Postgres {
+		for _, t := range []table{accounts, incomes, assets} {
+			seal := drawFinances
+			if t.name == "bank_accounts" {
+				seal = sealAccounts
+			}
+			if err := t.load(ctx, d, g.households(ctx, keys, seal), prog); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// Accounts, incomes and assets only reference persons and households:
+	// three COPY streams from one run of the generator.
+	return parallel(ctx, d, g.households(ctx, keys, sealAccounts|drawFinances), prog, accounts, incomes, assets)
 }
 
-// split runs seq once for two consumers, each pulling at its own pace within a
+// parallel loads the tables side by side on their own connections from one run
+// of seq. The first failure cancels the others and is the one reported.
+func parallel(ctx context.Context, d *db.DB, seq iter.Seq2[*Household, error], prog *progress, tables ...table) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	src := split(ctx, seq, len(tables))
+	errs := make([]error, len(tables))
+	var wg sync.WaitGroup
+	for i, t := range tables {
+		wg.Go(func() {
+			if errs[i] = t.load(ctx, d, src[i], prog); errs[i] != nil {
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	// Report the failure, not the cancellation it caused on the other side.
+	for _, e := range errs {
+		if e != nil && !errors.Is(e, context.Canceled) {
+			return e
+		}
+	}
+	return cmp.Or(errs...)
+}
+
+// split runs seq once for n consumers, each pulling at its own pace within a
 // small buffer. A consumer that stops early must cancel ctx, which ends the
-// run and makes the other consumer fail rather than commit a partial table.
-func split(ctx context.Context, seq iter.Seq2[*Household, error]) [2]iter.Seq2[*Household, error] {
-	var chs [2]chan *Household
+// run and makes the other consumers fail rather than commit a partial table.
+func split(ctx context.Context, seq iter.Seq2[*Household, error], n int) []iter.Seq2[*Household, error] {
+	chs := make([]chan *Household, n)
 	for i := range chs {
 		chs[i] = make(chan *Household, 64)
 	}
@@ -182,7 +238,7 @@ func split(ctx context.Context, seq iter.Seq2[*Household, error]) [2]iter.Seq2[*
 			}
 		}
 	}()
-	var out [2]iter.Seq2[*Household, error]
+	out := make([]iter.Seq2[*Household, error], n)
 	for i, ch := range chs {
 		out[i] = func(yield func(*Household, error) bool) {
 			for h := range ch {
@@ -199,7 +255,8 @@ func split(ctx context.Context, seq iter.Seq2[*Household, error]) [2]iter.Seq2[*
 }
 
 // table is one COPY stream: rows gives the rows of a household from its index
-// (from 1) and the index of its first member (from 0), in stream order.
+// (from 1) and the index of its first member (from 0), in stream order. want
+// is the number of rows planned, or -1 when the plan does not know it.
 type table struct {
 	name    string
 	columns []string
@@ -237,7 +294,7 @@ func (t table) load(ctx context.Context, d *db.DB, src iter.Seq2[*Household, err
 		return fmt.Errorf("gen: load: %w", err)
 	}
 	prog.add(sent % 10_000)
-	if n != t.want {
+	if t.want >= 0 && n != t.want {
 		return fmt.Errorf("gen: load %s: wrote %d rows, planned %d", t.name, n, t.want)
 	}
 	return nil
@@ -250,6 +307,18 @@ type progress struct {
 	report func(done, total int64)
 	done   int64
 	total  int64
+}
+
+// finish reports the end: the total becomes what was done, as the planned
+// total held an estimate.
+func (p *progress) finish() {
+	if p.report == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.total = p.done
+	p.report(p.done, p.total)
 }
 
 func (p *progress) add(n int64) {

@@ -35,6 +35,11 @@ func TestLoad(t *testing.T) {
 		total.Persons += st.Persons
 		total.Supporters += st.Supporters
 		total.BankAccounts += st.BankAccounts
+		total.Incomes += st.Incomes
+		total.Assets += st.Assets
+		if st.Incomes < st.Persons/2 || st.Assets < st.Households/2 {
+			t.Errorf("%s: %d incomes for %d persons, %d assets for %d households", county, st.Incomes, st.Persons, st.Assets, st.Households)
+		}
 	}
 	if calls == 0 {
 		t.Error("no progress reported")
@@ -45,7 +50,7 @@ func TestLoad(t *testing.T) {
 		t.Fatal("loading the same persons twice succeeded")
 	}
 	for table, want := range map[string]int64{"households": total.Households, "persons": total.Persons,
-		"supporters": total.Supporters, "bank_accounts": total.BankAccounts} {
+		"supporters": total.Supporters, "bank_accounts": total.BankAccounts, "person_incomes": total.Incomes, "household_assets": total.Assets} {
 		var n, max int64
 		if err := d.QueryRowContext(ctx, `SELECT COUNT(*), MAX(id) FROM `+table).Scan(&n, &max); err != nil {
 			t.Fatal(err)
@@ -84,6 +89,24 @@ func TestLoad(t *testing.T) {
 	}
 	if id != total.Households+1 {
 		t.Errorf("next household id %d, want %d", id, total.Households+1)
+	}
+	// Incomes belong to persons of the same load and are findable per person.
+	var strays int64
+	if err := d.QueryRowContext(ctx, `SELECT COUNT(*) FROM person_incomes i LEFT JOIN persons p ON p.id = i.person_id
+		WHERE p.id IS NULL OR i.monthly_fen <= 0`).Scan(&strays); err != nil {
+		t.Fatal(err)
+	}
+	if strays != 0 {
+		t.Errorf("%d incomes without a person or amount", strays)
+	}
+	wantIncomes := len(p.Incomes)
+	var gotIncomes int
+	if err := d.QueryRowContext(ctx, `SELECT COUNT(*) FROM person_incomes i JOIN persons p ON p.id = i.person_id WHERE p.id_hmac = $1`,
+		keys.Hash(p.IDNumber)).Scan(&gotIncomes); err != nil {
+		t.Fatal(err)
+	}
+	if gotIncomes != wantIncomes {
+		t.Errorf("%s: %d incomes loaded, %d generated", p.Name, gotIncomes, wantIncomes)
 	}
 	if d.Dialect == db.Postgres {
 		t.Logf("loaded %d rows on PostgreSQL", total.Rows())

@@ -539,12 +539,13 @@ func (b *builder) address(k kind) string {
 
 // generate draws the county's households in order. ID and account numbers
 // are numbered per county, which is what makes them unique.
-func (c *county) generate(tree *region.Tree, opts Options) ([]*Household, error) {
+func (c *county) generate(tree *region.Tree, opts Options, finances bool) ([]*Household, error) {
 	rng := c.rng(opts.Seed)
 	shapes := c.shapes(rng)
 	ids := newIDAllocator(c.code)
 	accounts := newAccountAllocator(c.code)
 	b := &builder{rng: rng, tree: tree, now: opts.Now}
+	fin := &financer{rng: c.financeRNG(opts.Seed), now: opts.Now}
 	members := make([][]*Person, len(shapes))
 	var dibao [2][]*Person
 	for i, s := range shapes {
@@ -595,6 +596,9 @@ func (c *county) generate(tree *region.Tree, opts Options) ([]*Household, error)
 			if h.Members[0].Account, err = accounts.open(rng, h.Hukou == "urban"); err != nil {
 				return nil, err
 			}
+		}
+		if finances {
+			fin.household(h, s.kind)
 		}
 		out[i] = h
 	}

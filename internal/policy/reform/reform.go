@@ -2,7 +2,10 @@
 // R?" over the registry: every household of the region is evaluated with the
 // current and with the reformed parameters, by the production calculators,
 // and the differences are summed by county and township. Households are read
-// in keyset-paginated batches, so a whole province never sits in memory.
+// in batches, streamed when the source can (registry.Service.StreamSituations:
+// two reading connections on PostgreSQL) or keyset-paginated otherwise, while
+// the workers evaluate the batches already read; a whole province never sits
+// in memory.
 package reform
 
 import (
@@ -37,13 +40,21 @@ type Source interface {
 	SituationBatch(ctx context.Context, scope string, afterID int64, limit int, date string) ([]registry.HouseholdSituation, int64, error)
 }
 
+// Streamer is a Source that can also stream all households of a scope at once
+// (registry.Service does, with a fast path on PostgreSQL); Simulate prefers it.
+type Streamer interface {
+	StreamSituations(ctx context.Context, scope, date string, opts registry.StreamOptions, fn func([]registry.HouseholdSituation) error) error
+}
+
 // Options tune a run.
 type Options struct {
 	Date      time.Time // evaluation date; default the reform's start
 	Scope     string    // region prefix the caller may read; "" = the change's region
 	Workers   int       // default 2
 	BatchSize int       // households per read; default 2000
-	Progress  func(households int)
+	// Readers is the number of batches a Streamer reads at once (default 2).
+	Readers  int
+	Progress func(households int)
 }
 
 // Delta counts the differences in one programme or area.
@@ -176,8 +187,34 @@ func Simulate(ctx context.Context, src Source, tree *region.Tree, current *polic
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var readErr error
+	send := func(b []registry.HouseholdSituation) error {
+		select {
+		case batches <- b:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	go func() {
 		defer close(batches)
+		if st, ok := src.(Streamer); ok {
+			var mu sync.Mutex
+			read := 0
+			readErr = st.StreamSituations(ctx, scope, date, registry.StreamOptions{Batch: opts.BatchSize, Readers: opts.Readers},
+				func(b []registry.HouseholdSituation) error {
+					if err := send(b); err != nil {
+						return err
+					}
+					if opts.Progress != nil {
+						mu.Lock()
+						defer mu.Unlock()
+						read += len(b)
+						opts.Progress(read)
+					}
+					return nil
+				})
+			return
+		}
 		var after int64
 		read := 0
 		for {
@@ -189,10 +226,8 @@ func Simulate(ctx context.Context, src Source, tree *region.Tree, current *polic
 			if len(b) == 0 {
 				return
 			}
-			select {
-			case batches <- b:
-			case <-ctx.Done():
-				readErr = ctx.Err()
+			if err := send(b); err != nil {
+				readErr = err
 				return
 			}
 			read += len(b)
@@ -222,13 +257,14 @@ func Simulate(ctx context.Context, src Source, tree *region.Tree, current *polic
 		}()
 	}
 	wg.Wait()
-	if readErr != nil {
-		return nil, readErr
-	}
+	// A worker's failure first: it cancelled the reader.
 	for _, err := range errs {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if readErr != nil {
+		return nil, readErr
 	}
 	total := newPartial()
 	for _, s := range sums {

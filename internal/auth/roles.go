@@ -21,6 +21,15 @@ const (
 	// each step further limited to its office and role by casework.
 	CaseRead Permission = "case:read"
 	CaseAct  Permission = "case:act"
+	// PayrollRead sees runs, lines, ledgers; PayrollRun makes a county's
+	// monthly run and its bank files; PayrollApprove checks someone else's
+	// run (maker-checker, enforced by payroll); PayrollLedger allocates funds
+	// and keeps recoveries; PayrollReserve keeps a township's reserve fund.
+	PayrollRead    Permission = "payroll:read"
+	PayrollRun     Permission = "payroll:run"
+	PayrollApprove Permission = "payroll:approve"
+	PayrollLedger  Permission = "payroll:ledger"
+	PayrollReserve Permission = "payroll:reserve"
 )
 
 // Role is one of the jobs of DESIGN.md §1.
@@ -31,6 +40,7 @@ const (
 	TownshipCaseworker  Role = "township_caseworker"
 	TownshipReviewer    Role = "township_reviewer"
 	CountyApprover      Role = "county_approver"
+	CountyFinance       Role = "county_finance"
 	VerificationOfficer Role = "verification_officer"
 	Supervisor          Role = "supervisor"
 	DepartmentOfficer   Role = "department_officer"
@@ -50,12 +60,13 @@ type RoleInfo struct {
 var Roles = []RoleInfo{
 	{VillageAssistant, "村（社区）协理员", []int{region.Village}, []Permission{RegistryRead, RegistryWrite, CaseRead, CaseAct}},
 	{TownshipCaseworker, "乡镇（街道）经办人", []int{region.Township}, []Permission{RegistryRead, RegistryWrite, RegistryReveal, CaseRead, CaseAct}},
-	{TownshipReviewer, "乡镇（街道）审核人", []int{region.Township}, []Permission{RegistryRead, RegistryWrite, RegistryReveal, CaseRead, CaseAct}},
-	{CountyApprover, "县级审批人", []int{region.County}, []Permission{RegistryRead, RegistryReveal, CaseRead, CaseAct}},
+	{TownshipReviewer, "乡镇（街道）审核人", []int{region.Township}, []Permission{RegistryRead, RegistryWrite, RegistryReveal, CaseRead, CaseAct, PayrollRead, PayrollReserve}},
+	{CountyApprover, "县级审批人", []int{region.County}, []Permission{RegistryRead, RegistryReveal, CaseRead, CaseAct, PayrollRead, PayrollRun, PayrollApprove}},
+	{CountyFinance, "县级资金审核人", []int{region.County}, []Permission{RegistryRead, CaseRead, PayrollRead, PayrollApprove, PayrollLedger}},
 	{VerificationOfficer, "核对中心核对员", []int{region.Province, region.City, region.County}, []Permission{RegistryRead, RegistryReveal, CaseRead}},
-	{Supervisor, "市/省级监管人员", []int{region.Province, region.City}, []Permission{RegistryRead, CaseRead, PolicySchedule, PolicyApprove}},
+	{Supervisor, "市/省级监管人员", []int{region.Province, region.City}, []Permission{RegistryRead, CaseRead, PolicySchedule, PolicyApprove, PayrollRead}},
 	{DepartmentOfficer, "部门数据专员", []int{region.Province, region.City, region.County}, nil},
-	{Auditor, "审计/纪检人员", []int{region.Province, region.City, region.County}, []Permission{RegistryRead, AuditRead, CaseRead}},
+	{Auditor, "审计/纪检人员", []int{region.Province, region.City, region.County}, []Permission{RegistryRead, AuditRead, CaseRead, PayrollRead}},
 	{Admin, "系统管理员", []int{region.Province, region.City, region.County, region.Township}, []Permission{UserAdmin, RegistryRead, AuditRead, PolicySchedule, PolicyApprove}},
 }
 

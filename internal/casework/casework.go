@@ -176,7 +176,9 @@ const caseCols = `c.id, c.case_no, c.programme, c.rule_version, c.kind, c.househ
 	c.outcome, c.prev_amount_fen, c.exit_months, c.stop_from, c.referral, c.delegated, p.name, h.hh_no,
 	(SELECT COUNT(*) FROM persons m WHERE m.household_id = c.household_id)`
 
-const caseFrom = ` FROM cases c JOIN persons p ON p.id = c.applicant_id JOIN households h ON h.id = c.household_id `
+const caseJoins = ` JOIN persons p ON p.id = c.applicant_id JOIN households h ON h.id = c.household_id `
+
+const caseFrom = ` FROM cases c` + caseJoins
 
 func scanCase(row interface{ Scan(...any) error }) (*Case, error) {
 	var c Case

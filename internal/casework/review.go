@@ -440,10 +440,11 @@ func (s *Service) reviewsDue(ctx context.Context, c Caller, q WorklistQuery, tod
 	if q.OverdueOnly {
 		horizon = s.today().AddDate(0, 0, -1).Format(time.DateOnly)
 	}
-	rows, err := s.DB.QueryContext(ctx, `SELECT `+caseCols+caseFrom+`WHERE c.region_code LIKE $1 || '%' AND c.state = 'approved' AND c.next_review_on <> ''
+	scope, scopeArg := scopeFilter(c.Scope(), 1)
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+caseCols+caseFrom+`WHERE `+scope+` AND c.state = 'approved' AND c.next_review_on <> ''
 		AND c.next_review_on <= $2 AND ($3 = '' OR c.programme = $3)
 		AND NOT EXISTS (SELECT 1 FROM cases r WHERE r.parent_id = c.id AND r.purpose = 'review' AND r.state <> 'closed')
-		ORDER BY c.next_review_on, c.id LIMIT $4`, c.Scope(), horizon, q.Programme, q.Limit)
+		ORDER BY c.next_review_on, c.id LIMIT $4`, scopeArg, horizon, q.Programme, q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("casework: reviews due: %w", err)
 	}

@@ -39,14 +39,19 @@ func (s *Service) Worklist(ctx context.Context, c Caller, q WorklistQuery) ([]Wo
 		q.Limit = 200
 	}
 	today := s.today().Format(time.DateOnly)
-	where := `c.region_code LIKE $1 || '%' AND c.state NOT IN ('approved', 'closed') AND ($2 = '' OR c.programme = $2)`
-	args := []any{c.Scope(), q.Programme}
+	scope, scopeArg := scopeFilter(c.Scope(), 1)
+	args := []any{scopeArg, q.Programme}
+	overdue := ""
 	if q.OverdueOnly {
-		where += ` AND c.due_on <> '' AND c.due_on < $3`
+		overdue = ` AND c.due_on <> '' AND c.due_on < $3`
 		args = append(args, today)
 	}
 	args = append(args, q.Limit)
-	rows, err := s.DB.QueryContext(ctx, `SELECT `+caseCols+caseFrom+`WHERE `+where+fmt.Sprintf(` ORDER BY CASE WHEN c.due_on = '' THEN 1 ELSE 0 END, c.due_on, c.id LIMIT $%d`, len(args)), args...)
+	// The inner query picks the most urgent ids from the partial indexes of
+	// migration 9; only those rows are joined for the page.
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+caseCols+` FROM (SELECT c.id FROM cases c WHERE `+scope+
+		` AND c.state NOT IN ('approved', 'closed', 'incomplete') AND ($2 = '' OR c.programme = $2)`+overdue+
+		fmt.Sprintf(` ORDER BY c.due_on, c.id LIMIT $%d) t JOIN cases c ON c.id = t.id`, len(args))+caseJoins+` ORDER BY c.due_on, c.id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("casework: worklist: %w", err)
 	}
@@ -78,6 +83,13 @@ func (s *Service) Worklist(ctx context.Context, c Caller, q WorklistQuery) ([]Wo
 	if err != nil {
 		return nil, err
 	}
+	if !q.OverdueOnly {
+		waiting, err := s.incomplete(ctx, c, q)
+		if err != nil {
+			return nil, err
+		}
+		due = append(due, waiting...)
+	}
 	for i := range due {
 		due[i].DueSoon = !due[i].Overdue && due[i].Due <= soon
 	}
@@ -97,6 +109,39 @@ func (s *Service) Worklist(ctx context.Context, c Caller, q WorklistQuery) ([]Wo
 		all = all[:q.Limit]
 	}
 	return all, nil
+}
+
+// incomplete lists files waiting for the applicant's missing items, oldest first.
+func (s *Service) incomplete(ctx context.Context, c Caller, q WorklistQuery) ([]WorkItem, error) {
+	scope, scopeArg := scopeFilter(c.Scope(), 1)
+	rows, err := s.DB.QueryContext(ctx, `SELECT `+caseCols+caseFrom+`WHERE `+scope+` AND c.state = 'incomplete' AND ($2 = '' OR c.programme = $2)
+		ORDER BY c.accepted_on, c.id LIMIT $3`, scopeArg, q.Programme, q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("casework: incomplete files: %w", err)
+	}
+	defer rows.Close()
+	var out []WorkItem
+	for rows.Next() {
+		cs, err := scanCase(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, WorkItem{Case: cs, Label: cs.StateLabel(), Office: region.Township})
+	}
+	return out, rows.Err()
+}
+
+// scopeFilter is the SQL condition on c.region_code for a scope prefix, shaped
+// to use the worklist indexes: counties and townships by equality on their
+// code's digits, villages exactly, cities and the province by prefix.
+func scopeFilter(prefix string, n int) (string, any) {
+	switch len(prefix) {
+	case 6, 9:
+		return fmt.Sprintf("substr(c.region_code, 1, %d) = $%d", len(prefix), n), prefix
+	case 12:
+		return fmt.Sprintf("c.region_code = $%d", n), prefix
+	}
+	return fmt.Sprintf("c.region_code LIKE $%d || '%%'", n), prefix
 }
 
 // NoticeLine is one line of a public notice: only what DB-28/29 allow.
@@ -173,16 +218,20 @@ type Counts struct{ Open, Overdue, DueSoon int }
 
 // Count counts open, overdue and soon-due cases in scope.
 func (s *Service) Count(ctx context.Context, c Caller) (Counts, error) {
-	items, err := s.Worklist(ctx, c, WorklistQuery{Limit: 500})
-	var n Counts
-	for _, it := range items {
-		n.Open++
-		if it.Overdue {
-			n.Overdue++
-		}
-		if it.DueSoon {
-			n.DueSoon++
-		}
+	today := s.today()
+	soon := today
+	if d, err := s.Calendar.AddWorkingDays(today, 2); err == nil {
+		soon = d
 	}
-	return n, err
+	scope, scopeArg := scopeFilter(c.Scope(), 1)
+	var n Counts
+	err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*),
+		COALESCE(SUM(CASE WHEN c.due_on <> '' AND c.due_on < $2 THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN c.due_on >= $2 AND c.due_on <= $3 THEN 1 ELSE 0 END), 0)
+		FROM cases c WHERE `+scope+` AND c.state NOT IN ('approved', 'closed')`,
+		scopeArg, today.Format(time.DateOnly), soon.Format(time.DateOnly)).Scan(&n.Open, &n.Overdue, &n.DueSoon)
+	if err != nil {
+		return n, fmt.Errorf("casework: count: %w", err)
+	}
+	return n, nil
 }

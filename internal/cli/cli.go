@@ -32,6 +32,7 @@ commands:
   audit     audit verify: check the whole hash chain of the audit log
   calc      evaluate one JSON situation: jiuzhu calc [FILE|-]
   simulate  a reform simulation over the registry
+  payroll   monthly payroll: run, check, bankfiles, reconcile, status
   bench     run a benchmark: jiuzhu bench registry|calc [-db URL] [-scale F]
 
 Settings come from flags, JIUZHU_* environment variables or a file named by
@@ -62,6 +63,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		err = calcCmd(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "simulate":
 		err = simulateCmd(ctx, args[1:], stdout, stderr)
+	case "payroll":
+		err = payrollCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -12,6 +12,7 @@ import (
 	"jiuzhu/internal/bench"
 	"jiuzhu/internal/demo"
 	"jiuzhu/internal/gen"
+	"jiuzhu/internal/payroll"
 	"jiuzhu/internal/region"
 	"jiuzhu/internal/server"
 )
@@ -97,6 +98,15 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		return bench.Casework(ctx, stdout, *dbURL, *cases)
+	case "payroll":
+		fs := flag.NewFlagSet("bench payroll", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		dbURL := fs.String("db", "", "PostgreSQL URL (the bench works in its own schema and drops it)")
+		scale := fs.Float64("scale", 0.02, "size: 1 = about 3 M entitlements (the province)")
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		return payroll.Bench(ctx, stdout, *dbURL, *scale)
 	}
 	return fmt.Errorf("bench: unknown benchmark %q (registry, calc, casework)", name)
 }
@@ -116,5 +126,5 @@ func loadDemoData(ctx context.Context, app *server.App, stdout io.Writer) error 
 		return fmt.Errorf("demo data: %w", err)
 	}
 	fmt.Fprintf(stdout, "演示数据：%d 户，%d 人\n", st.Households, st.Persons)
-	return nil
+	return seedPayrollDemo(ctx, app, st, stdout)
 }

@@ -110,6 +110,11 @@ func (d *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		if ctx.Err() != nil {
+			// a cancelled context rolls the transaction back before Commit
+			// runs; say so rather than "already rolled back"
+			return fmt.Errorf("db: commit: %w", ctx.Err())
+		}
 		return fmt.Errorf("db: commit: %w", err)
 	}
 	return nil

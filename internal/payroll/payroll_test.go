@@ -215,7 +215,7 @@ func TestCrashResume(t *testing.T) {
 				continue
 			}
 		}
-		if run != nil && run.State == payroll.StateBuilt && crashes < 20 {
+		if run != nil && run.State == payroll.StateBuilt && crashes < 24 {
 			// built before enough crashes: start the next month and crash that too
 			f.exactlyOnce(run, f.entitled, f.monthFen)
 			if err := f.rejectAndRebuildPrep(run); err != nil {

@@ -39,6 +39,8 @@ type Action struct {
 	Approve *bool `json:"approve"`
 	// end_notice
 	Objections int `json:"objections"`
+	// decide, temporary assistance: paid in this many monthly stages (LS-03)
+	Stages int `json:"stages"`
 	// advance (temporary emergency)
 	AdvanceFen int64 `json:"advance_fen"`
 	// supplement, complete_file
@@ -312,6 +314,16 @@ func (s *Service) Act(ctx context.Context, u *auth.User, caseID int64, a Action)
 			}
 			return nil, apperr.Invalid("action", "county_visit_required", "本案件为"+why+"案件，县级民政部门须先入户调查（登记县级入户核查）后才能审批")
 		}
+		if a.Stages != 0 && (cs.Programme != "temporary" || !*a.Approve) {
+			return nil, apperr.Invalid("stages", "stages_not_allowed", "只有批准的临时救助可以分阶段发放")
+		}
+		if a.Stages < 0 || a.Stages > 12 {
+			return nil, apperr.Invalid("stages", "invalid_stages", "分阶段发放的期数应为1至12期")
+		}
+		if a.Stages > 0 {
+			next.Stages = a.Stages
+			data["stages"] = a.Stages
+		}
 		if *a.Approve {
 			if cs.Assessment != nil && !cs.Assessment.Eligible && a.Reason == "" {
 				return nil, apperr.Invalid("reason", "reason_required", "测算结果为不符合条件；如仍批准，须写明依据")
@@ -399,10 +411,10 @@ func (s *Service) Act(ctx context.Context, u *auth.User, caseID int64, a Action)
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE cases SET state=$1, due_on=$2, complaint=$3, spot_check=$4, special=$5, notice_from=$6, notice_to=$7,
 			amount_fen=$8, advance_fen=$9, decision=$10, decided_on=$11, pay_from=$12, assessment=$13, missing=$14, version=version+1, updated_at=$15,
-			review_cycle=$18, next_review_on=$19, outcome=$20, prev_amount_fen=$21, exit_months=$22, stop_from=$23, referral=$24, delegated=$25
+			review_cycle=$18, next_review_on=$19, outcome=$20, prev_amount_fen=$21, exit_months=$22, stop_from=$23, referral=$24, delegated=$25, stages=$26
 			WHERE id=$16 AND version=$17`, next.State, next.DueOn, next.Complaint, next.SpotCheck, next.Special, next.NoticeFrom, next.NoticeTo,
 			next.AmountFen, next.AdvanceFen, next.Decision, next.DecidedOn, next.PayFrom, assessment, missing, time.Now().UTC(), cs.ID, cs.Version,
-			next.ReviewCycle, next.NextReviewOn, next.Outcome, next.PrevAmountFen, next.ExitMonths, next.StopFrom, next.Referral, next.Delegated)
+			next.ReviewCycle, next.NextReviewOn, next.Outcome, next.PrevAmountFen, next.ExitMonths, next.StopFrom, next.Referral, next.Delegated, next.Stages)
 		if err != nil {
 			return fmt.Errorf("casework: update case: %w", err)
 		}

@@ -100,6 +100,8 @@ type Case struct {
 	// Delegated: the township decides — the county delegated dibao approval
 	// (DB-31), or a temporary grant lies within the township's limit (LS-01).
 	Delegated bool `json:"delegated"`
+	// Stages: a temporary grant approved once and paid over this many months.
+	Stages int `json:"stages"`
 	// Dynamic management: what the row is (an application, or a review,
 	// self-care re-assessment of the entitlement ParentID), the review
 	// schedule of an entitlement, and a review's outcome.
@@ -173,7 +175,7 @@ func (c *Case) StateLabel() string {
 const caseCols = `c.id, c.case_no, c.programme, c.rule_version, c.kind, c.household_id, c.applicant_id, c.region_code, c.channel, c.state, c.due_on,
 	c.accepted_on, c.close_relative, c.complaint, c.spot_check, c.special, c.notice_from, c.notice_to, c.requested_fen, c.amount_fen, c.advance_fen,
 	c.decision, c.decided_on, c.pay_from, c.assessment, c.missing, c.version, c.purpose, COALESCE(c.parent_id, 0), c.review_cycle, c.next_review_on,
-	c.outcome, c.prev_amount_fen, c.exit_months, c.stop_from, c.referral, c.delegated, p.name, h.hh_no,
+	c.outcome, c.prev_amount_fen, c.exit_months, c.stop_from, c.referral, c.delegated, c.stages, p.name, h.hh_no,
 	(SELECT COUNT(*) FROM persons m WHERE m.household_id = c.household_id)`
 
 const caseJoins = ` JOIN persons p ON p.id = c.applicant_id JOIN households h ON h.id = c.household_id `
@@ -186,7 +188,7 @@ func scanCase(row interface{ Scan(...any) error }) (*Case, error) {
 	err := row.Scan(&c.ID, &c.No, &c.Programme, &c.RuleVersion, &c.Kind, &c.HouseholdID, &c.ApplicantID, &c.Region, &c.Channel, &c.State, &c.DueOn,
 		&c.AcceptedOn, &c.CloseRelative, &c.Complaint, &c.SpotCheck, &c.Special, &c.NoticeFrom, &c.NoticeTo, &c.RequestedFen, &c.AmountFen, &c.AdvanceFen,
 		&c.Decision, &c.DecidedOn, &c.PayFrom, &assessment, &missing, &c.Version, &c.Purpose, &c.ParentID, &c.ReviewCycle, &c.NextReviewOn,
-		&c.Outcome, &c.PrevAmountFen, &c.ExitMonths, &c.StopFrom, &c.Referral, &c.Delegated, &c.ApplicantName, &c.HouseholdNo, &c.Members)
+		&c.Outcome, &c.PrevAmountFen, &c.ExitMonths, &c.StopFrom, &c.Referral, &c.Delegated, &c.Stages, &c.ApplicantName, &c.HouseholdNo, &c.Members)
 	if err != nil {
 		return nil, err
 	}

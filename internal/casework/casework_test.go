@@ -301,8 +301,9 @@ func TestEmergencyAssistFirst(t *testing.T) {
 	if cs.SpotCheck || cs.CloseRelative {
 		cs = f.act(f.county, cs, casework.Action{Action: "county_visit", Investigators: []string{"甲", "乙"}, MembersSigned: true, Findings: "属实"})
 	}
-	cs = f.act(f.county, cs, casework.Action{Action: "decide", Approve: yes()})
-	if cs.State != casework.StateApproved || cs.AmountFen != as.AmountFen || cs.AdvanceFen != as.AdvanceFen {
+	f.refused(f.county, cs, casework.Action{Action: "decide", Approve: yes(), Stages: 13}, "invalid_stages")
+	cs = f.act(f.county, cs, casework.Action{Action: "decide", Approve: yes(), Stages: 3})
+	if cs.State != casework.StateApproved || cs.AmountFen != as.AmountFen || cs.AdvanceFen != as.AdvanceFen || cs.Stages != 3 {
 		t.Fatalf("approved %s amount %d advance %d", cs.State, cs.AmountFen, cs.AdvanceFen)
 	}
 }

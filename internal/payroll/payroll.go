@@ -139,7 +139,8 @@ func (s *Service) checkCounty(u *auth.User, county string) error {
 // a gradual exit pays on until then), at the monthly amount in force in M
 // (the amount before the first change that takes effect after M, else the
 // current amount); a temporary grant is paid once, the approved amount less
-// the township's advance. It selects case_id, person_id, household_id,
+// the township's advance (a staged grant pays an equal share a month and the
+// remainder in its last stage). It selects case_id, person_id, household_id,
 // region_code, programme, kind, slot, amount_fen and bank_account_id (the
 // beneficiary's newest active account) for the county whose 6-digit prefix is
 // the parameter county, with extra conditions on c (the cases row) ANDed in.
@@ -151,7 +152,10 @@ func EntitlementsSQL(month, county, extra string) string {
 	return `SELECT c.id AS case_id, c.applicant_id AS person_id, c.household_id, c.region_code, c.programme,
 		CASE WHEN c.programme = 'temporary' THEN 'oneoff' ELSE 'regular' END AS kind,
 		CASE WHEN c.programme = 'temporary' THEN c.id ELSE 0 END AS slot,
-		CASE WHEN c.programme = 'temporary' THEN c.amount_fen - c.advance_fen
+		CASE WHEN c.programme = 'temporary' THEN
+			CASE WHEN (SELECT COUNT(*) FROM payment_lines pl WHERE pl.case_id = c.id AND pl.kind = 'oneoff' AND pl.month <> ` + month + `) >= c.stages - 1
+				THEN (c.amount_fen - c.advance_fen) - (c.stages - 1) * ((c.amount_fen - c.advance_fen) / c.stages)
+				ELSE (c.amount_fen - c.advance_fen) / c.stages END
 			ELSE COALESCE((SELECT ec.amount_before FROM entitlement_changes ec WHERE ec.case_id = c.id AND ec.effective_from > ` + month + `
 				ORDER BY ec.effective_from, ec.id LIMIT 1), c.amount_fen) END AS amount_fen,
 		(SELECT MAX(b.id) FROM bank_accounts b WHERE b.person_id = c.applicant_id AND b.active) AS bank_account_id
@@ -160,7 +164,7 @@ func EntitlementsSQL(month, county, extra string) string {
 		AND c.pay_from <= ` + month + `
 		AND (c.state = 'approved' OR (c.state = 'closed' AND c.stop_from <> '' AND c.stop_from > ` + month + `))
 		AND (CASE WHEN c.programme = 'temporary' THEN c.amount_fen - c.advance_fen ELSE c.amount_fen END) > 0
-		AND (c.programme <> 'temporary' OR NOT EXISTS (SELECT 1 FROM payment_lines pl WHERE pl.case_id = c.id AND pl.kind = 'oneoff'))`
+		AND (c.programme <> 'temporary' OR (SELECT COUNT(*) FROM payment_lines pl WHERE pl.case_id = c.id AND pl.kind = 'oneoff' AND pl.month <> ` + month + `) < c.stages)`
 }
 
 // insertLinesSQL turns entitlements into lines of run $1 for month $2 and
@@ -169,7 +173,7 @@ func insertLinesSQL(extra string) string {
 	return `INSERT INTO payment_lines (run_id, month, region_code, person_id, household_id, case_id, programme, kind, slot, amount_fen, bank_account_id, status)
 	SELECT $1, $2, e.region_code, e.person_id, e.household_id, e.case_id, e.programme, e.kind, e.slot, e.amount_fen, e.bank_account_id,
 		CASE WHEN e.bank_account_id IS NULL THEN 'no_account' ELSE 'pending' END
-	FROM (` + EntitlementsSQL("$2", "$3", extra) + `) e`
+	FROM (` + EntitlementsSQL("$2", "$3", extra) + `) e WHERE TRUE` // WHERE: SQLite parses INSERT…SELECT…ON CONFLICT only with one
 }
 
 const runCols = `id, month, county_code, state, checkpoint, batches, lines, total_fen, made_by, COALESCE(made_by_id, 0), checked_by, check_note,

@@ -721,3 +721,45 @@ func fromGBKMaybe(t *testing.T, b []byte, gbk bool) []byte {
 	}
 	return out
 }
+
+// TestStagedTemporaryGrant: a temporary grant approved once in three stages is
+// paid over three monthly runs, the last stage the remainder, then no more.
+func TestStagedTemporaryGrant(t *testing.T) {
+	f := newFixture(t)
+	var hh, person int64
+	var village string
+	if err := f.d.QueryRowContext(ctx, `SELECT household_id, id, region_code FROM persons WHERE relation = 'head' AND household_id IS NOT NULL ORDER BY id LIMIT 1`).Scan(&hh, &person, &village); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	var caseID int64
+	if err := f.d.QueryRowContext(ctx, `INSERT INTO cases (case_no, programme, rule_version, kind, household_id, applicant_id, region_code, channel, state, accepted_on,
+		amount_fen, advance_fen, decision, decided_on, pay_from, stages, version, created_at, updated_at)
+		VALUES ('LS-STAGED', 'temporary', '2021', 'expenditure', $1, $2, $3, 'door', 'approved', '2025-12-20', 100000, 0, 'approved', '2025-12-22', '2026-01', 3, 1, $4, $4) RETURNING id`,
+		hh, person, village, now).Scan(&caseID); err != nil {
+		t.Fatal(err)
+	}
+	var paid []int64
+	for _, month := range []string{"2026-01", "2026-02", "2026-03", "2026-04"} {
+		r, err := f.svc.Start(ctx, f.maker, month, county)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fen int64
+		err = f.d.QueryRowContext(ctx, `SELECT amount_fen FROM payment_lines WHERE run_id = $1 AND case_id = $2`, r.ID, caseID).Scan(&fen)
+		if err == sql.ErrNoRows {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		paid = append(paid, fen)
+		// a rerun of the month pays nothing more
+		if again, err := f.svc.Start(ctx, f.maker, month, county); err != nil || again.ID != r.ID {
+			t.Fatalf("rerun %s: %v", month, err)
+		}
+	}
+	if len(paid) != 3 || paid[0] != 33333 || paid[1] != 33333 || paid[2] != 33334 {
+		t.Fatalf("staged payments %v, want 333.33, 333.33, 333.34 yuan in three months", paid)
+	}
+}

@@ -45,7 +45,7 @@ CREATE TABLE payment_lines (
 -- one line per month, beneficiary and programme (one-off grants and re-issues
 -- carry their case or original line in slot): a rerun can never pay twice
 CREATE UNIQUE INDEX payment_lines_once ON payment_lines(month, person_id, programme, kind, slot);
-CREATE UNIQUE INDEX payment_lines_oneoff ON payment_lines(case_id) WHERE kind = 'oneoff';
+CREATE UNIQUE INDEX payment_lines_oneoff ON payment_lines(case_id, month) WHERE kind = 'oneoff';
 CREATE UNIQUE INDEX payment_lines_reissue ON payment_lines(reissue_of) WHERE reissue_of IS NOT NULL;
 CREATE INDEX payment_lines_run ON payment_lines(run_id, id);
 CREATE INDEX payment_lines_case ON payment_lines(case_id, month);

@@ -53,7 +53,10 @@ type Service struct {
 	// Delegation says whether dibao approval is delegated to the townships of
 	// a region on a date (the dated parameter dibao.approval.township_delegated).
 	Delegation func(ctx context.Context, region string, on time.Time) (bool, error)
-	Now        func() time.Time
+	// Reserve pays a township's emergency advance out of its reserve fund, in
+	// the transaction that records the advance (LS-03, LS-04).
+	Reserve func(ctx context.Context, tx *sql.Tx, actor audit.Actor, township string, caseID, amountFen int64, reference string) error
+	Now     func() time.Time
 }
 
 var cst = time.FixedZone("CST", 8*3600)

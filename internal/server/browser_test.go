@@ -198,6 +198,11 @@ func TestBrowserCasework(t *testing.T) {
 	if st := text("#case-state"); !strings.Contains(st, "补齐手续") {
 		t.Fatalf("after the advance the case waits for %q", st)
 	}
+	var advanced int64
+	e.app.DB.QueryRow(`SELECT COALESCE(SUM(amount_fen), 0) FROM reserve_entries WHERE kind = 'advance' AND township_code = $1`, townshipA).Scan(&advanced)
+	if advanced != -200000 {
+		t.Fatalf("reserve fund entry for the advance: %d fen, want -200000", advanced)
+	}
 	do("complete file", chromedp.Click(chromedp.CSS(`#form-complete_file input[value="id_hukou"]`)), chromedp.Click(chromedp.CSS(`#form-complete_file input[name="pledge"]`)),
 		chromedp.Click(chromedp.CSS("#do-complete_file")), chromedp.WaitVisible(chromedp.CSS("#waiting-other")))
 	if st := text("#case-state"); !strings.Contains(st, "审批") {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"jiuzhu/internal/auth"
+	"jiuzhu/internal/payroll"
 )
 
 var caseURL = regexp.MustCompile(`/cases/(\d+)`)
@@ -28,6 +29,10 @@ func caseEnv(t *testing.T, start string) (*env, *time.Time) {
 		if _, err := e.app.Auth.Create(context.Background(), nil, auth.NewUser{Username: u.name, DisplayName: "测试" + u.name, Role: u.role, Region: u.region, Password: pw}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// the townships' reserve funds pay emergency advances
+	if err := payroll.SeedDemo(context.Background(), e.app.DB, e.app.Tree, []string{countyA}, 2026); err != nil {
+		t.Fatal(err)
 	}
 	clock, _ := time.Parse(time.DateOnly, start)
 	clock = clock.Add(2 * time.Hour)

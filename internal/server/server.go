@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"jiuzhu/internal/api"
+	"jiuzhu/internal/audit"
 	"jiuzhu/internal/auth"
 	"jiuzhu/internal/calendar"
 	"jiuzhu/internal/calendar/calendardb"
@@ -111,6 +113,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	}
 	a.Casework = &casework.Service{DB: d, Tree: tree, Calendar: a.Calendar, Keys: keys,
 		Assessor: &casework.CalcAssessor{Registry: a.Registry, Tree: tree, Params: a.Policy.Effective},
+		Reserve: func(ctx context.Context, tx *sql.Tx, actor audit.Actor, township string, caseID, amountFen int64, ref string) error {
+			return payroll.ReserveAdvance(ctx, d, tx, actor, township, caseID, amountFen, ref)
+		},
 		Delegation: func(ctx context.Context, region string, on time.Time) (bool, error) {
 			v, err := a.Policy.Resolve(ctx, "dibao.approval.township_delegated", region, on)
 			return v.Bool, err

@@ -421,6 +421,11 @@ func (s *Service) Act(ctx context.Context, u *auth.User, caseID int64, a Action)
 		if n, _ := res.RowsAffected(); n == 0 {
 			return apperr.Stale()
 		}
+		if a.Action == "advance" && s.Reserve != nil {
+			if err := s.Reserve(ctx, tx, u.Actor(), region.Pad(region.ScopePrefix(cs.Region)[:9]), cs.ID, a.AdvanceFen, cs.No); err != nil {
+				return err
+			}
+		}
 		if err := s.addEvent(ctx, tx, u, cs, a.Action, from, next.State, late, a.Reason, data); err != nil {
 			return err
 		}

@@ -39,8 +39,12 @@ type Action struct {
 	Approve *bool `json:"approve"`
 	// end_notice
 	Objections int `json:"objections"`
-	// decide, temporary assistance: paid in this many monthly stages (LS-03)
-	Stages int `json:"stages"`
+	// decide, temporary assistance: paid in this many monthly stages (LS-03),
+	// and the form of help (LS-05): cash (default), goods, or a referral to
+	// another programme or to charity, named in ReferTo
+	Stages   int    `json:"stages"`
+	HelpForm string `json:"help_form"`
+	ReferTo  string `json:"refer_to"`
 	// advance (temporary emergency)
 	AdvanceFen int64 `json:"advance_fen"`
 	// supplement, complete_file
@@ -323,6 +327,23 @@ func (s *Service) Act(ctx context.Context, u *auth.User, caseID int64, a Action)
 		if a.Stages > 0 {
 			next.Stages = a.Stages
 			data["stages"] = a.Stages
+		}
+		if a.HelpForm != "" || a.ReferTo != "" {
+			if cs.Programme != "temporary" || !*a.Approve {
+				return nil, apperr.Invalid("help_form", "help_form_not_allowed", "救助方式只适用于批准的临时救助")
+			}
+			switch a.HelpForm {
+			case "cash", "":
+			case "goods", "referral":
+				if strings.TrimSpace(a.ReferTo) == "" {
+					return nil, apperr.Invalid("refer_to", "refer_to_required", "实物救助请写明物资内容，转介请写明转介的救助项目或慈善组织、社会工作服务机构")
+				}
+				// no cash beyond what the township advanced: the help is given in kind or by the receiving body
+				next.Referral, next.AmountFen, next.Stages = a.HelpForm+"："+strings.TrimSpace(a.ReferTo), cs.AdvanceFen, 1
+			default:
+				return nil, apperr.Invalid("help_form", "invalid_help_form", "救助方式应为：现金、实物或转介")
+			}
+			data["help_form"], data["refer_to"] = a.HelpForm, a.ReferTo
 		}
 		if *a.Approve {
 			if cs.Assessment != nil && !cs.Assessment.Eligible && a.Reason == "" {

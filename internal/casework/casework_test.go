@@ -330,3 +330,57 @@ func TestChildrenNoNotice(t *testing.T) {
 		t.Fatalf("a child's case appeared on the public notice: %+v", lines)
 	}
 }
+
+// TestDelegatedApproval: where the county delegated dibao approval (DB-31), the
+// township reviewer decides; a small temporary grant is decided by the
+// township, and help given as a referral to charity pays no cash (LS-05).
+func TestDelegatedApproval(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.cw.Delegation = func(context.Context, string, time.Time) (bool, error) { return true, nil }
+	h, ids := f.household(100000)
+	f.clock = day("2026-11-02")
+	cs, err := f.cw.Open(ctx, f.caseworker, casework.Intake{HouseholdID: h.ID, ApplicantID: ids[0], Programme: "dibao", Channel: "door",
+		Documents: []string{"application", "id_hukou", "income"}, Pledge: true, Authorisations: ids})
+	if err != nil || !cs.Delegated {
+		t.Fatalf("delegated intake: %+v %v", cs, err)
+	}
+	cs = f.act(f.caseworker, cs, casework.Action{Action: "start_investigation"})
+	cs = f.act(f.caseworker, cs, casework.Action{Action: "home_visit", Investigators: []string{"甲", "乙"}, MembersSigned: true, Findings: "属实"})
+	cs = f.act(f.caseworker, cs, casework.Action{Action: "verification", Consistent: yes()})
+	cs = f.act(f.reviewer, cs, casework.Action{Action: "township_opinion", Approve: yes()})
+	f.clock = day("2026-11-09")
+	cs = f.act(f.reviewer, cs, casework.Action{Action: "end_notice"})
+	f.refused(f.county, cs, casework.Action{Action: "decide", Approve: yes()}, "forbidden")
+	if cs.SpotCheck {
+		cs = f.act(f.county, cs, casework.Action{Action: "county_visit", Investigators: []string{"甲", "乙"}, MembersSigned: true, Findings: "属实"})
+	}
+	cs = f.act(f.reviewer, cs, casework.Action{Action: "decide", Approve: yes()})
+	if cs.State != casework.StateApproved {
+		t.Fatalf("township decision: %s", cs.State)
+	}
+
+	// a 1,500-yuan expenditure grant lies within the township limit of 2,000
+	f.cw.Delegation = nil
+	tmp, err := f.cw.Open(ctx, f.caseworker, casework.Intake{HouseholdID: h.ID, ApplicantID: ids[0], Programme: "temporary", Kind: "expenditure", Channel: "door",
+		Documents: []string{"application", "id_hukou", "expenses"}, Pledge: true, Authorisations: ids, RequestedFen: 150000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp = f.act(f.caseworker, tmp, casework.Action{Action: "home_visit", Investigators: []string{"甲", "乙"}, MembersSigned: true, Findings: "住院"})
+	tmp = f.act(f.caseworker, tmp, casework.Action{Action: "verification", Consistent: yes()})
+	tmp = f.act(f.reviewer, tmp, casework.Action{Action: "township_opinion", Approve: yes()})
+	if !tmp.Delegated {
+		t.Fatalf("a grant of %d fen within the township limit went to the county", tmp.AmountFen)
+	}
+	f.clock = day("2026-11-16")
+	tmp = f.act(f.reviewer, tmp, casework.Action{Action: "end_notice"})
+	if tmp.SpotCheck {
+		tmp = f.act(f.county, tmp, casework.Action{Action: "county_visit", Investigators: []string{"甲", "乙"}, MembersSigned: true, Findings: "属实"})
+	}
+	f.refused(f.reviewer, tmp, casework.Action{Action: "decide", Approve: yes(), HelpForm: "referral"}, "refer_to_required")
+	tmp = f.act(f.reviewer, tmp, casework.Action{Action: "decide", Approve: yes(), HelpForm: "referral", ReferTo: "县慈善总会大病救助项目"})
+	if tmp.State != casework.StateApproved || tmp.AmountFen != 0 || !strings.Contains(tmp.Referral, "县慈善总会") {
+		t.Fatalf("referral decision: %s amount %d referral %q", tmp.State, tmp.AmountFen, tmp.Referral)
+	}
+}

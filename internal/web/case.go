@@ -209,7 +209,7 @@ func (s *Server) caseAct(w http.ResponseWriter, r *http.Request) {
 		Findings: r.PostFormValue("findings"), Photos: formInt(r, "photos"), SupportMode: r.PostFormValue("support_mode"),
 		Consistent: boolField(r, "consistent"), ReportRef: r.PostFormValue("report_ref"), Participants: formInt(r, "participants"),
 		Representatives: formInt(r, "representatives"), Passed: boolField(r, "passed"), Approve: boolField(r, "approve"),
-		Objections: formInt(r, "objections"), Stages: formInt(r, "stages"), Documents: r.PostForm["documents"], Pledge: r.PostFormValue("pledge") != "", Signed: ids(r.PostForm["authorisations"]),
+		Objections: formInt(r, "objections"), Stages: formInt(r, "stages"), HelpForm: r.PostFormValue("help_form"), ReferTo: r.PostFormValue("refer_to"), Documents: r.PostForm["documents"], Pledge: r.PostFormValue("pledge") != "", Signed: ids(r.PostForm["authorisations"]),
 		ReviewCycle: r.PostFormValue("review_cycle"), ExitMonths: formInt(r, "exit_months"), Referral: r.PostFormValue("referral"),
 		SelfCareFailed: r.PostForm["self_care_failed"], Evidence: r.PostFormValue("evidence"), AppealKind: r.PostFormValue("appeal_kind"),
 		Outcome: r.PostFormValue("outcome"), DocumentNo: r.PostFormValue("document_no"), DecidedOn: r.PostFormValue("decided_on")}

@@ -378,17 +378,16 @@ func (h *Household) validate(day civil) error {
 		return inputErr("household.members", "at least one member is required")
 	}
 	h.headIdx = -1
-	seen := make(map[string]int, len(h.Members))
 	for i := range h.Members {
 		m := &h.Members[i]
-		path := fmt.Sprintf("household.members[%d]", i)
+		path := indexPath("household.members", i)
 		if m.ID == "" {
 			return inputErr(path+".id", "required")
 		}
-		if j, dup := seen[m.ID]; dup {
+		// households are small: a linear search beats a map built per household
+		if j := h.memberIndex(m.ID); j < i {
 			return inputErr(path+".id", "member id %q listed twice (also members[%d])", m.ID, j)
 		}
-		seen[m.ID] = i
 		if err := m.validate(path, day); err != nil {
 			return err
 		}
@@ -404,7 +403,7 @@ func (h *Household) validate(day civil) error {
 	}
 	for i := range h.Supporters {
 		sp := &h.Supporters[i]
-		path := fmt.Sprintf("household.supporters[%d]", i)
+		path := indexPath("household.supporters", i)
 		if relations.index(sp.Relation) < 0 {
 			return inputErr(path+".relation", "unknown relation %q (want one of %s)", sp.Relation, relations.names())
 		}
@@ -426,8 +425,8 @@ func (h *Household) validate(day civil) error {
 		}
 		sp.of = h.headIdx
 		if sp.Of != "" {
-			j, ok := seen[sp.Of]
-			if !ok {
+			j := h.memberIndex(sp.Of)
+			if j < 0 {
 				return inputErr(path+".of", "no member with id %q", sp.Of)
 			}
 			sp.of = j
@@ -577,12 +576,71 @@ func allDigits(s string) bool {
 // civil is a calendar date without time zone.
 type civil struct{ y, m, d int }
 
+// parseCivil reads YYYY-MM-DD. It runs for every member of every household
+// of a simulation, so it avoids time.Parse.
 func parseCivil(s string) (civil, error) {
-	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
-		return civil{}, fmt.Errorf("want a real date as YYYY-MM-DD, got %q", s)
+	if len(s) == 10 && s[4] == '-' && s[7] == '-' {
+		y, ok1 := digits(s[0:4])
+		m, ok2 := digits(s[5:7])
+		d, ok3 := digits(s[8:10])
+		if ok1 && ok2 && ok3 && y > 0 && m >= 1 && m <= 12 && d >= 1 && d <= daysIn(y, m) {
+			return civil{y, m, d}, nil
+		}
 	}
-	return civil{t.Year(), int(t.Month()), t.Day()}, nil
+	return civil{}, fmt.Errorf("want a real date as YYYY-MM-DD, got %q", s)
+}
+
+func digits(s string) (int, bool) {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, true
+}
+
+func daysIn(y, m int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// memberIndex is the index of the member with an id, or -1.
+func (h *Household) memberIndex(id string) int {
+	for i := range h.Members {
+		if h.Members[i].ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+var pathCache = map[string][]string{}
+
+func init() {
+	for _, base := range []string{"household.members", "household.supporters"} {
+		for i := 0; i < 32; i++ {
+			pathCache[base] = append(pathCache[base], fmt.Sprintf("%s[%d]", base, i))
+		}
+	}
+}
+
+// indexPath is "base[i]", precomputed for the common sizes: validating a
+// province formats no strings unless something is wrong.
+func indexPath(base string, i int) string {
+	if ps := pathCache[base]; i < len(ps) {
+		return ps[i]
+	}
+	return fmt.Sprintf("%s[%d]", base, i)
 }
 
 func (c civil) before(o civil) bool {

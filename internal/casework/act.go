@@ -517,35 +517,12 @@ func (s *Service) hasEvent(ctx context.Context, caseID int64, action string) boo
 }
 
 func (s *Service) stillMissing(ctx context.Context, cs *Case, a Action) ([]string, error) {
-	provided := map[string]bool{}
-	for _, d := range a.Documents {
-		provided[d] = true
-	}
-	var missing []string
-	for _, d := range requiredDocuments(cs.Programme, cs.Kind) {
-		if !provided[d.Key] {
-			missing = append(missing, d.Label)
-		}
-	}
-	if !a.Pledge && cs.Kind != "emergency" {
-		missing = append(missing, "申请人签字的承诺书（承诺所提供信息真实完整）")
-	}
-	signed := map[int64]bool{}
-	for _, id := range a.Signed {
-		signed[id] = true
-	}
 	accepted, _ := time.Parse(time.DateOnly, cs.AcceptedOn)
-	var members map[int64]member
-	err := s.DB.Tx(ctx, func(tx *sql.Tx) (err error) { members, err = s.members(ctx, tx, cs.HouseholdID); return })
+	members, err := s.members(ctx, s.DB, cs.HouseholdID)
 	if err != nil {
 		return nil, err
 	}
-	for id, m := range members {
-		if isAdult(m.birth, accepted) && !signed[id] {
-			missing = append(missing, m.name+"签字（按手印）的家庭经济状况核对授权书")
-		}
-	}
-	return missing, nil
+	return missingItems(cs.Programme, cs.Kind, a.Documents, a.Pledge, a.Signed, members, accepted)
 }
 
 func (s *Service) assess(ctx context.Context, c Caller, cs *Case, on time.Time) (Assessment, error) {

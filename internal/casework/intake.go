@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"jiuzhu/internal/apperr"
+	"jiuzhu/internal/db"
 	"jiuzhu/internal/region"
 )
 
@@ -140,32 +142,9 @@ func (s *Service) Open(ctx context.Context, c Caller, in Intake) (*Case, error) 
 			return apperr.Conflict("case_open", "该户已有正在办理的同类申请，请在原案件中继续办理")
 		}
 		// completeness: every missing item at once
-		provided := map[string]bool{}
-		for _, d := range in.Documents {
-			provided[d] = true
-		}
-		var missing []string
-		for _, d := range requiredDocuments(in.Programme, in.Kind) {
-			if !provided[d.Key] {
-				missing = append(missing, d.Label)
-			}
-		}
-		if !in.Pledge && in.Kind != "emergency" {
-			missing = append(missing, "申请人签字的承诺书（承诺所提供信息真实完整）")
-		}
-		signed := map[int64]bool{}
-		for _, id := range in.Authorisations {
-			if _, ok := members[id]; !ok {
-				return apperr.Invalid("authorisations", "not_member", "签署核对授权书的人员须为本户成员")
-			}
-			signed[id] = true
-		}
-		if in.Kind != "emergency" {
-			for id, m := range members {
-				if isAdult(m.birth, accepted) && !signed[id] {
-					missing = append(missing, m.name+"签字（按手印）的家庭经济状况核对授权书")
-				}
-			}
+		missing, err := missingItems(in.Programme, in.Kind, in.Documents, in.Pledge, in.Authorisations, members, accepted)
+		if err != nil {
+			return err
 		}
 		// registered close relatives are flagged whatever was declared
 		relative := in.CloseRelative
@@ -231,8 +210,48 @@ type member struct {
 	name, birth, hmac string
 }
 
-func (s *Service) members(ctx context.Context, tx *sql.Tx, hhID int64) (map[int64]member, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, name, birth_date, id_hmac FROM persons WHERE household_id = $1`, hhID)
+// missingItems lists everything a file still lacks (DB-08, HD-05): the
+// programme's documents, the pledge, and the verification authorisation of
+// every adult member — all of it, so one notice can name it all.
+func missingItems(programme, kind string, docs []string, pledge bool, signed []int64, members map[int64]member, accepted time.Time) ([]string, error) {
+	provided := map[string]bool{}
+	for _, d := range docs {
+		provided[d] = true
+	}
+	var missing []string
+	for _, d := range requiredDocuments(programme, kind) {
+		if !provided[d.Key] {
+			missing = append(missing, d.Label)
+		}
+	}
+	if kind == "emergency" {
+		return missing, nil // assist first: pledge and authorisations come with the paperwork
+	}
+	if !pledge {
+		missing = append(missing, "申请人签字的承诺书（承诺所提供信息真实完整）")
+	}
+	didSign := map[int64]bool{}
+	for _, id := range signed {
+		if _, ok := members[id]; !ok {
+			return nil, apperr.Invalid("authorisations", "not_member", "签署核对授权书的人员须为本户成员")
+		}
+		didSign[id] = true
+	}
+	ids := make([]int64, 0, len(members))
+	for id := range members {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if m := members[id]; isAdult(m.birth, accepted) && !didSign[id] {
+			missing = append(missing, m.name+"签字（按手印）的家庭经济状况核对授权书")
+		}
+	}
+	return missing, nil
+}
+
+func (s *Service) members(ctx context.Context, q db.Querier, hhID int64) (map[int64]member, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, name, birth_date, id_hmac FROM persons WHERE household_id = $1`, hhID)
 	if err != nil {
 		return nil, fmt.Errorf("casework: members: %w", err)
 	}

@@ -125,6 +125,21 @@ type Case struct {
 
 func (c *Case) delegated() bool { return c.Delegated }
 
+// OverallDue is the last day of the whole procedure (DB-30), or "" where the
+// rules set no overall limit or the case is decided.
+func (s *Service) OverallDue(c *Case) string {
+	n := OverallLimitWD(c.Programme, c.RuleVersion, c.Delegated, c.Special)
+	accepted, err := time.Parse(time.DateOnly, c.AcceptedOn)
+	if n == 0 || c.Decision != "" || err != nil {
+		return ""
+	}
+	d, err := s.Calendar.AddWorkingDays(accepted, n)
+	if err != nil {
+		return ""
+	}
+	return d.Format(time.DateOnly)
+}
+
 // Steps is the case's procedure.
 func (c *Case) Steps() []Step {
 	if c.Purpose == PurposeReview || c.Purpose == PurposeReassess {

@@ -208,7 +208,8 @@ func RuleVersion(date time.Time) string {
 }
 
 // OverallLimitWD is the whole-procedure limit from acceptance (DB-30, DB-31):
-// 30 WD (45 in special cases), 20 (45) where the township approves.
+// 30 WD (45 in special cases), 20 (45) where the township approves; 0 where
+// the rules set no overall limit.
 func OverallLimitWD(programme, rules string, delegated, special bool) int {
 	if programme != "dibao" || rules != "2021" {
 		return 0

@@ -82,6 +82,9 @@ func TestDibaoThroughThePages(t *testing.T) {
 	}
 	caseID := id[1]
 	step(t, cw, caseID, url.Values{"action": {"supplement"}, "documents": {"application", "id_hukou", "income"}, "pledge": {"1"}, "authorisations": {fmt.Sprint(pA)}}, "启动调查")
+	if _, page := cw.get("/cases/" + caseID); !strings.Contains(page, `<span id="overall-due">2026-12-14</span>`) {
+		t.Fatal("case page does not show the 30-WD limit from 2026-11-02 (2026-12-14)")
+	}
 	step(t, cw, caseID, url.Values{"action": {"start_investigation"}}, "入户调查")
 	step(t, cw, caseID, url.Values{"action": {"home_visit"}, "investigators": {"李四、赵五"}, "members_signed": {"1"}, "findings": {"独居，无收入"}}, "信息核对")
 	step(t, cw, caseID, url.Values{"action": {"verification"}, "consistent": {"yes"}}, "民主评议或听证")

@@ -125,6 +125,8 @@ type caseData struct {
 	Trace   any
 	Docs    []casework.Document
 	Adults  []*registry.Person // for the authorisations of an incomplete file
+	// OverallDue is the last day of the whole procedure (30 or 45 WD, DB-30).
+	OverallDue string
 	// dynamic management
 	Dyn         *casework.Dynamic
 	Members     []*registry.Person
@@ -143,7 +145,7 @@ func (s *Server) caseData(r *http.Request) (caseData, error) {
 	if err != nil {
 		return caseData{}, err
 	}
-	d := caseData{C: cs, Events: ev, Steps: cs.Steps(), Docs: casework.DocumentLabels(cs.Programme, cs.Kind)}
+	d := caseData{C: cs, Events: ev, Steps: cs.Steps(), Docs: casework.DocumentLabels(cs.Programme, cs.Kind), OverallDue: s.Casework.OverallDue(cs)}
 	d.Pending, d.Waiting = cs.Pending()
 	d.ChangeKinds, d.Reporters = casework.ChangeKinds, casework.ReporterKinds
 	d.Entitlement = cs.Purpose == casework.PurposeApplication && cs.State == casework.StateApproved && (cs.Programme == "dibao" || cs.Programme == "tekun")

@@ -5,9 +5,12 @@ package demo
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"jiuzhu/internal/apperr"
 	"jiuzhu/internal/auth"
+	"jiuzhu/internal/casework"
+	"jiuzhu/internal/db"
 	"jiuzhu/internal/region"
 )
 
@@ -59,4 +62,90 @@ func Seed(ctx context.Context, svc *auth.Service, tree *region.Tree) ([]Account,
 func isDuplicate(err error) bool {
 	e, ok := apperr.As(err)
 	return ok && e.Code == "duplicate_username"
+}
+
+// SeedCases opens a dozen dibao applications in the demo township and takes
+// them to different steps, so the worklists have work on the first morning.
+func SeedCases(ctx context.Context, d *db.DB, svc *auth.Service, cw *casework.Service, tree *region.Tree) (int, error) {
+	township := tree.Children(Counties[1])[0].Code
+	caseworker, err := byName(ctx, d, svc, "demo.township")
+	if err != nil {
+		return 0, err
+	}
+	reviewer, err := byName(ctx, d, svc, "demo.reviewer")
+	if err != nil {
+		return 0, err
+	}
+	rows, err := d.QueryContext(ctx, `SELECT h.id FROM households h WHERE h.region_code LIKE $1 || '%' AND h.status = 'active'
+		AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.household_id = h.id) ORDER BY h.id LIMIT 12`, region.ScopePrefix(township))
+	if err != nil {
+		return 0, fmt.Errorf("demo cases: %w", err)
+	}
+	var hhs []int64
+	for rows.Next() {
+		var id int64
+		rows.Scan(&id)
+		hhs = append(hhs, id)
+	}
+	rows.Close()
+	yes := true
+	n := 0
+	for i, hh := range hhs {
+		prow, err := d.QueryContext(ctx, `SELECT id, relation, birth_date FROM persons WHERE household_id = $1 ORDER BY id`, hh)
+		if err != nil {
+			return n, err
+		}
+		var applicant int64
+		var signed []int64
+		adult := time.Now().AddDate(-18, 0, 0).Format(time.DateOnly)
+		for prow.Next() {
+			var id int64
+			var rel, birth string
+			prow.Scan(&id, &rel, &birth)
+			if rel == "head" {
+				applicant = id
+			}
+			if birth <= adult {
+				signed = append(signed, id)
+			}
+		}
+		prow.Close()
+		in := casework.Intake{HouseholdID: hh, ApplicantID: applicant, Programme: "dibao", Channel: "door",
+			Documents: []string{"application", "id_hukou", "income"}, Pledge: true, Authorisations: signed}
+		if i%5 == 0 {
+			in.Documents = in.Documents[:1] // an incomplete file with its one-time notice
+		}
+		cs, err := cw.Open(ctx, caseworker, in)
+		if err != nil {
+			return n, fmt.Errorf("demo cases: open: %w", err)
+		}
+		n++
+		steps := []struct {
+			u *auth.User
+			a casework.Action
+		}{
+			{caseworker, casework.Action{Action: "start_investigation"}},
+			{caseworker, casework.Action{Action: "home_visit", Investigators: []string{"演示调查员甲", "演示调查员乙"}, MembersSigned: true, Findings: "演示：入户核实家庭情况"}},
+			{caseworker, casework.Action{Action: "verification", Consistent: &yes, ReportRef: "演示"}},
+			{reviewer, casework.Action{Action: "township_opinion", Approve: &yes}},
+		}
+		for _, st := range steps[:i%(len(steps)+1)] {
+			if cs.State == casework.StateIncomplete {
+				break
+			}
+			st.a.Version = cs.Version
+			if cs, err = cw.Act(ctx, st.u, cs.ID, st.a); err != nil {
+				return n, fmt.Errorf("demo cases: %s: %w", st.a.Action, err)
+			}
+		}
+	}
+	return n, nil
+}
+
+func byName(ctx context.Context, d *db.DB, svc *auth.Service, username string) (*auth.User, error) {
+	var id int64
+	if err := d.QueryRowContext(ctx, `SELECT id FROM users WHERE username = $1`, username).Scan(&id); err != nil {
+		return nil, fmt.Errorf("demo: account %s: %w", username, err)
+	}
+	return svc.ByID(ctx, id)
 }

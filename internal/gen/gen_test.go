@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"jiuzhu/internal/bankcard"
 	"jiuzhu/internal/idcard"
 	"jiuzhu/internal/region"
 	"jiuzhu/internal/testdb"
@@ -168,7 +169,7 @@ func TestPeopleAreConsistent(t *testing.T) {
 			if p.AbleToWork && (age < 16 || age >= 60) || p.Student == "compulsory" && (age < 6 || age > 15) {
 				t.Fatalf("%s aged %d: able %v student %s", p.Name, age, p.AbleToWork, p.Student)
 			}
-			if a := p.Account; a != nil && (len(a.Number) != 19 || luhn(a.Number[:18]) != a.Number[18:]) {
+			if a := p.Account; a != nil && (len(a.Number) != 19 || !bankcard.Valid(a.Number)) {
 				t.Fatalf("account %s", a.Number)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"jiuzhu/internal/bankcard"
 	"jiuzhu/internal/idcard"
 )
 
@@ -129,21 +130,5 @@ func (a *accountAllocator) open(rng *rand.Rand, urban bool) (*BankAccount, error
 	serial := (a.next*7919 + 31_415_926) % 100_000_000
 	a.next++
 	body := fmt.Sprintf("%s%s%08d", b.prefix, a.county[2:6], serial)
-	return &BankAccount{BankCode: b.code, BankName: b.name, Number: body + luhn(body)}, nil
-}
-
-// luhn is the check digit card numbers end with.
-func luhn(body string) string {
-	sum := 0
-	for i := len(body) - 1; i >= 0; i-- {
-		d := int(body[i] - '0')
-		if (len(body)-1-i)%2 == 0 {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-	}
-	return strconv.Itoa((10 - sum%10) % 10)
+	return &BankAccount{BankCode: b.code, BankName: b.name, Number: body + string(bankcard.CheckDigit(body))}, nil
 }

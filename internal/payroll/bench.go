@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"jiuzhu/internal/auth"
+	"jiuzhu/internal/bankcard"
 	"jiuzhu/internal/crypt"
 	"jiuzhu/internal/db"
 	"jiuzhu/internal/region"
@@ -280,7 +281,7 @@ func benchFixture(ctx context.Context, d *db.DB, tree *region.Tree, keys *crypt.
 			}
 			b := banks[rng.IntN(len(banks))]
 			body := fmt.Sprintf("%s%012d", b.prefix, p)
-			acct := body + luhnDigit(body)
+			acct := body + string(bankcard.CheckDigit(body))
 			return []any{p, b.code, b.name, keys.Seal(acct), acct[:6] + "*********" + acct[15:], true, now}, true, nil
 		}); err != nil {
 		return err
@@ -320,19 +321,4 @@ func regionCodes(rs []*region.Region) []string {
 		out[i] = r.Code
 	}
 	return out
-}
-
-func luhnDigit(body string) string {
-	sum := 0
-	for i := len(body) - 1; i >= 0; i-- {
-		d := int(body[i] - '0')
-		if (len(body)-1-i)%2 == 0 {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-	}
-	return fmt.Sprint((10 - sum%10) % 10)
 }

@@ -16,6 +16,7 @@ import (
 	"jiuzhu/internal/apperr"
 	"jiuzhu/internal/audit"
 	"jiuzhu/internal/auth"
+	"jiuzhu/internal/bankcard"
 )
 
 // Field is one column of a bank file. Names: ref (our line number), account,
@@ -175,21 +176,7 @@ func (l *Layout) ValidAccount(acct string) bool {
 			return false
 		}
 	}
-	if !l.Luhn {
-		return true
-	}
-	sum := 0
-	for i := len(acct) - 1; i >= 0; i-- {
-		d := int(acct[i] - '0')
-		if (len(acct)-1-i)%2 == 1 {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
-		}
-		sum += d
-	}
-	return sum%10 == 0
+	return !l.Luhn || bankcard.Valid(acct)
 }
 
 // encoder turns field values into the file's bytes.

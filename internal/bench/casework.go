@@ -36,17 +36,12 @@ func Casework(ctx context.Context, w io.Writer, dbURL string, n int) error {
 	if err != nil {
 		return err
 	}
-	schema := fmt.Sprintf("bench_casework_%d", time.Now().UnixNano())
-	admin, err := db.Open(ctx, dbURL)
+	url, drop, err := db.Scratch(ctx, dbURL, "bench_casework")
 	if err != nil {
 		return err
 	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
-		return fmt.Errorf("bench casework: %w", err)
-	}
-	defer admin.ExecContext(context.Background(), `DROP SCHEMA `+schema+` CASCADE`)
-	d, err := openSchema(ctx, dbURL, schema, tree)
+	defer drop()
+	d, err := openSchema(ctx, url, tree)
 	if err != nil {
 		return err
 	}

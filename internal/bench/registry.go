@@ -67,18 +67,19 @@ func Registry(ctx context.Context, w io.Writer, dbURL string, scale float64) err
 		return fmt.Errorf("bench registry: %w", err)
 	}
 	defer admin.Close()
-	tag := make([]byte, 4)
-	rand.Read(tag)
-	ours, baseline := "bench_"+hex.EncodeToString(tag)+"_ours", "bench_"+hex.EncodeToString(tag)+"_copy"
-	for _, s := range []string{ours, baseline} {
-		if _, err := admin.ExecContext(ctx, `CREATE SCHEMA `+s); err != nil {
-			return fmt.Errorf("bench registry: create schema: %w", err)
-		}
-		defer admin.ExecContext(context.WithoutCancel(ctx), `DROP SCHEMA `+s+` CASCADE`)
+	ours, dropOurs, err := db.Scratch(ctx, dbURL, "bench_registry_ours")
+	if err != nil {
+		return err
 	}
+	defer dropOurs()
+	baseline, dropBaseline, err := db.Scratch(ctx, dbURL, "bench_registry_copy")
+	if err != nil {
+		return err
+	}
+	defer dropBaseline()
 
 	// (a) our load path
-	d, err := openSchema(ctx, dbURL, ours, tree)
+	d, err := openSchema(ctx, ours, tree)
 	if err != nil {
 		return err
 	}
@@ -97,7 +98,7 @@ func Registry(ctx context.Context, w io.Writer, dbURL string, scale float64) err
 		st.Rows(), oursTime.Seconds(), float64(st.Rows())/oursTime.Seconds())
 
 	// (b) baseline: the same rows as CSV, loaded with plain COPY
-	baseTime, err := copyBaseline(ctx, d, dbURL, baseline, tree)
+	baseTime, err := copyBaseline(ctx, d, baseline, tree)
 	if err != nil {
 		return err
 	}
@@ -140,24 +141,20 @@ func randomKeys() (*crypt.Keys, error) {
 	return crypt.New(hex.EncodeToString(sk), hex.EncodeToString(mk))
 }
 
-// openSchema opens the database with schema first on the search path and
-// creates the tables and the region tree in it.
-func openSchema(ctx context.Context, dbURL, schema string, tree *region.Tree) (*db.DB, error) {
-	sep := "?"
-	if strings.Contains(dbURL, "?") {
-		sep = "&"
-	}
-	d, err := db.Open(ctx, dbURL+sep+"search_path="+schema)
+// openSchema opens a scratch schema (db.Scratch) and creates the tables and
+// the region tree in it.
+func openSchema(ctx context.Context, url string, tree *region.Tree) (*db.DB, error) {
+	d, err := db.Open(ctx, url)
 	if err != nil {
-		return nil, fmt.Errorf("bench registry: %w", err)
+		return nil, fmt.Errorf("bench: %w", err)
 	}
 	if _, err := d.Migrate(ctx); err != nil {
 		d.Close()
-		return nil, fmt.Errorf("bench registry: migrate %s: %w", schema, err)
+		return nil, fmt.Errorf("bench: migrate: %w", err)
 	}
 	if _, err := tree.Store(ctx, d); err != nil {
 		d.Close()
-		return nil, fmt.Errorf("bench registry: %w", err)
+		return nil, fmt.Errorf("bench: %w", err)
 	}
 	return d, nil
 }
@@ -171,7 +168,7 @@ func checkpoint(ctx context.Context, d *db.DB) {
 // copyBaseline writes the loaded tables to CSV files and times plain COPY of
 // those files into a fresh schema with the same tables and indexes. Only the
 // COPY is timed.
-func copyBaseline(ctx context.Context, loaded *db.DB, dbURL, schema string, tree *region.Tree) (time.Duration, error) {
+func copyBaseline(ctx context.Context, loaded *db.DB, url string, tree *region.Tree) (time.Duration, error) {
 	dir, err := os.MkdirTemp("", "jiuzhu-bench-")
 	if err != nil {
 		return 0, fmt.Errorf("bench registry: %w", err)
@@ -193,7 +190,7 @@ func copyBaseline(ctx context.Context, loaded *db.DB, dbURL, schema string, tree
 	}
 	src.Release()
 
-	d, err := openSchema(ctx, dbURL, schema, tree)
+	d, err := openSchema(ctx, url, tree)
 	if err != nil {
 		return 0, err
 	}

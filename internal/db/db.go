@@ -5,7 +5,9 @@ package db
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -218,4 +220,31 @@ func IsUniqueViolation(err error) bool {
 		return pgErr.SQLState() == "23505"
 	}
 	return strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// Scratch creates an empty schema named prefix_<random> on the PostgreSQL
+// server of url and returns the URL that opens it (search_path set) and a
+// function that drops it. Tests and benchmarks work in scratch schemas so
+// they never touch one another's tables.
+func Scratch(ctx context.Context, url, prefix string) (string, func(), error) {
+	admin, err := Open(ctx, url)
+	if err != nil {
+		return "", nil, err
+	}
+	tag := make([]byte, 6)
+	rand.Read(tag)
+	schema := prefix + "_" + hex.EncodeToString(tag)
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("db: create schema %s: %w", schema, err)
+	}
+	drop := func() {
+		admin.ExecContext(context.WithoutCancel(ctx), "DROP SCHEMA "+schema+" CASCADE")
+		admin.Close()
+	}
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	return url + sep + "search_path=" + schema, drop, nil
 }

@@ -44,23 +44,12 @@ func Bench(ctx context.Context, w io.Writer, dbURL string, scale float64) error 
 	if err != nil {
 		return err
 	}
-	tag := make([]byte, 4)
-	rand.Read(tag)
-	schema := "bench_payroll_" + hex.EncodeToString(tag)
-	admin, err := db.Open(ctx, dbURL)
+	url, drop, err := db.Scratch(ctx, dbURL, "bench_payroll")
 	if err != nil {
 		return err
 	}
-	defer admin.Close()
-	if _, err := admin.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
-		return fmt.Errorf("bench payroll: %w", err)
-	}
-	defer admin.ExecContext(context.WithoutCancel(ctx), `DROP SCHEMA `+schema+` CASCADE`)
-	sep := "?"
-	if strings.Contains(dbURL, "?") {
-		sep = "&"
-	}
-	d, err := db.Open(ctx, dbURL+sep+"search_path="+schema)
+	defer drop()
+	d, err := db.Open(ctx, url)
 	if err != nil {
 		return err
 	}

@@ -5,11 +5,8 @@ package testdb
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
@@ -63,24 +60,10 @@ func URL(t testing.TB) string {
 	if pg == "" {
 		return filepath.Join(t.TempDir(), "test.db")
 	}
-	ctx := context.Background()
-	admin, err := db.Open(ctx, pg)
+	url, drop, err := db.Scratch(context.Background(), pg, "t")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "t_" + hex.EncodeToString(b)
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		admin.Close()
-	})
-	sep := "?"
-	if strings.Contains(pg, "?") {
-		sep = "&"
-	}
-	return pg + sep + "search_path=" + schema
+	t.Cleanup(drop)
+	return url
 }

@@ -240,3 +240,19 @@ func ActionLabel(a string) string {
 	}
 	return a
 }
+
+var stateNames = map[string]string{
+	"": "—", StateIncomplete: "材料不全", "accepted": "已受理", "investigating": "调查中", "visited": "已入户调查", "verified": "已核对",
+	"appraised": "已评议", "notice": "公示中", "county_review": "县级审核", "decision": "待审批", "advanced": "已先行救助",
+	StateApproved: "已批准", StateRefused: "不予批准", StateClosed: "已办结", "recheck": "复查中", "reassess": "自理能力复评",
+	"review_visit": "复核调查", "review_opinion": "复核意见", "review_decision": "复核审批", "stop_notice": "终止公示",
+}
+
+// StateName names a case state in Chinese for the case file; an unknown state
+// shows as itself.
+func StateName(state string) string {
+	if n, ok := stateNames[state]; ok {
+		return n
+	}
+	return state
+}

@@ -129,6 +129,7 @@ func funcs(tree *region.Tree) template.FuncMap {
 		"age":           func(p *registry.Person) int { return p.Age(todayCST()) },
 		"programme":     casework.ProgrammeLabel,
 		"actionLabel":   casework.ActionLabel,
+		"stateName":     casework.StateName,
 		"inc":           func(i int) int { return i + 1 },
 		"officeName": func(level int) string {
 			return map[int]string{4: "乡镇（街道）", 5: "村（社区）", 3: "县级"}[level]

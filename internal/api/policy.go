@@ -9,6 +9,7 @@ import (
 	"jiuzhu/internal/apperr"
 	"jiuzhu/internal/auth"
 	"jiuzhu/internal/calc"
+	"jiuzhu/internal/calendar"
 	"jiuzhu/internal/policy/policydb"
 )
 
@@ -74,7 +75,7 @@ func (a *API) policyParameter(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-var cstZone = time.FixedZone("CST", 8*3600)
+var cstZone = calendar.China
 
 func (a *API) policyHistory(w http.ResponseWriter, r *http.Request) {
 	rows, err := a.Policy.History(r.Context(), r.PathValue("name"))

@@ -18,6 +18,7 @@ import (
 
 	"jiuzhu/internal/apperr"
 	"jiuzhu/internal/audit"
+	"jiuzhu/internal/calendar"
 	"jiuzhu/internal/db"
 	"jiuzhu/internal/region"
 )
@@ -267,7 +268,7 @@ func (s *Service) Login(ctx context.Context, username, password, ip, ua string) 
 var dummyHash = HashPassword("dummy-password-0")
 
 // cst is China Standard Time for messages shown to people.
-var cst = time.FixedZone("CST", 8*3600)
+var cst = calendar.China
 
 // Session is an open login.
 type Session struct {

@@ -23,6 +23,9 @@ var dataFS embed.FS
 
 const embeddedCSV = "data/cn-holidays-2019-2026.csv"
 
+// China is China Standard Time: offices' dates and the times shown to people.
+var China = time.FixedZone("CST", 8*3600)
+
 // ErrOutOfRange is wrapped by every error about a date whose year has no
 // loaded holiday notice.
 var ErrOutOfRange = errors.New("calendar: date outside the known holiday arrangements")

@@ -59,7 +59,7 @@ type Service struct {
 	Now     func() time.Time
 }
 
-var cst = time.FixedZone("CST", 8*3600)
+var cst = calendar.China
 
 // today is the office's date in China.
 func (s *Service) today() time.Time {

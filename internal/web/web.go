@@ -78,7 +78,7 @@ func New(s *Server) (*Server, error) {
 	return s, nil
 }
 
-var cst = time.FixedZone("CST", 8*3600)
+var cst = calendar.China
 
 func todayCST() time.Time { return time.Now().In(cst) }
 

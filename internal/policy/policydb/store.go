@@ -20,6 +20,7 @@ import (
 	"jiuzhu/internal/audit"
 	"jiuzhu/internal/auth"
 	"jiuzhu/internal/calc"
+	"jiuzhu/internal/calendar"
 	"jiuzhu/internal/db"
 	"jiuzhu/internal/policy"
 	"jiuzhu/internal/region"
@@ -36,7 +37,7 @@ const (
 )
 
 // China Standard Time: "today" for a start date is the civil date in Jiangxi.
-var cst = time.FixedZone("CST", 8*3600)
+var cst = calendar.China
 
 // Row is one stored value of a parameter.
 type Row struct {

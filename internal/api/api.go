@@ -25,6 +25,7 @@ import (
 	"jiuzhu/internal/policy/policydb"
 	"jiuzhu/internal/region"
 	"jiuzhu/internal/registry"
+	"jiuzhu/internal/verify"
 )
 
 // API holds the services the endpoints call.
@@ -38,6 +39,7 @@ type API struct {
 	Casework *casework.Service
 	Payroll  *payroll.Service
 	Online   *online.Service
+	Verify   *verify.Service
 }
 
 // Routes registers every endpoint on mux.

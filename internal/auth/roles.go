@@ -30,6 +30,15 @@ const (
 	PayrollApprove Permission = "payroll:approve"
 	PayrollLedger  Permission = "payroll:ledger"
 	PayrollReserve Permission = "payroll:reserve"
+	// VerifyRequest records authorisations, requests a household's
+	// verification and reads its reports in scope; VerifyImport loads
+	// department extracts and sees match counts (never the matched people);
+	// VerifyBatch runs batch re-checks; VerifyTasks works the tasks they
+	// raise for a township.
+	VerifyRequest Permission = "verify:request"
+	VerifyImport  Permission = "verify:import"
+	VerifyBatch   Permission = "verify:batch"
+	VerifyTasks   Permission = "verify:tasks"
 )
 
 // Role is one of the jobs of DESIGN.md §1.
@@ -59,13 +68,13 @@ type RoleInfo struct {
 // Roles lists every role in the order the UI offers them.
 var Roles = []RoleInfo{
 	{VillageAssistant, "村（社区）协理员", []int{region.Village}, []Permission{RegistryRead, RegistryWrite, CaseRead, CaseAct}},
-	{TownshipCaseworker, "乡镇（街道）经办人", []int{region.Township}, []Permission{RegistryRead, RegistryWrite, RegistryReveal, CaseRead, CaseAct}},
-	{TownshipReviewer, "乡镇（街道）审核人", []int{region.Township}, []Permission{RegistryRead, RegistryWrite, RegistryReveal, CaseRead, CaseAct, PayrollRead, PayrollReserve}},
-	{CountyApprover, "县级审批人", []int{region.County}, []Permission{RegistryRead, RegistryReveal, CaseRead, CaseAct, PayrollRead, PayrollRun, PayrollApprove}},
+	{TownshipCaseworker, "乡镇（街道）经办人", []int{region.Township}, []Permission{RegistryRead, RegistryWrite, RegistryReveal, CaseRead, CaseAct, VerifyRequest, VerifyTasks}},
+	{TownshipReviewer, "乡镇（街道）审核人", []int{region.Township}, []Permission{RegistryRead, RegistryWrite, RegistryReveal, CaseRead, CaseAct, PayrollRead, PayrollReserve, VerifyRequest, VerifyTasks}},
+	{CountyApprover, "县级审批人", []int{region.County}, []Permission{RegistryRead, RegistryReveal, CaseRead, CaseAct, PayrollRead, PayrollRun, PayrollApprove, VerifyRequest, VerifyTasks}},
 	{CountyFinance, "县级资金审核人", []int{region.County}, []Permission{RegistryRead, CaseRead, PayrollRead, PayrollApprove, PayrollLedger}},
-	{VerificationOfficer, "核对中心核对员", []int{region.Province, region.City, region.County}, []Permission{RegistryRead, RegistryReveal, CaseRead}},
+	{VerificationOfficer, "核对中心核对员", []int{region.Province, region.City, region.County}, []Permission{RegistryRead, RegistryReveal, CaseRead, VerifyRequest, VerifyImport, VerifyBatch, VerifyTasks}},
 	{Supervisor, "市/省级监管人员", []int{region.Province, region.City}, []Permission{RegistryRead, CaseRead, PolicySchedule, PolicyApprove, PayrollRead}},
-	{DepartmentOfficer, "部门数据专员", []int{region.Province, region.City, region.County}, nil},
+	{DepartmentOfficer, "部门数据专员", []int{region.Province, region.City, region.County}, []Permission{VerifyImport}},
 	{Auditor, "审计/纪检人员", []int{region.Province, region.City, region.County}, []Permission{RegistryRead, AuditRead, CaseRead, PayrollRead}},
 	{Admin, "系统管理员", []int{region.Province, region.City, region.County, region.Township}, []Permission{UserAdmin, RegistryRead, AuditRead, PolicySchedule, PolicyApprove}},
 }

@@ -172,3 +172,7 @@ func (c *Config) DatabaseURL() string {
 	}
 	return filepath.Join(c.DataDir, "jiuzhu.db")
 }
+
+// ExtractDir is where imported department extracts are kept (hashed and
+// sealed); with several servers the data folder must be shared.
+func (c *Config) ExtractDir() string { return filepath.Join(c.DataDir, "extracts") }

@@ -29,6 +29,7 @@ import (
 	"jiuzhu/internal/policy/policydb"
 	"jiuzhu/internal/region"
 	"jiuzhu/internal/registry"
+	"jiuzhu/internal/verify"
 )
 
 //go:embed templates/*.html
@@ -48,6 +49,7 @@ type Server struct {
 	Casework *casework.Service
 	Payroll  *payroll.Service
 	Online   *online.Service // the citizen's online applications
+	Verify   *verify.Service
 	Calendar *calendar.Calendar
 	Tree     *region.Tree
 	Secure   bool // Secure cookies

@@ -1,0 +1,459 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/xuri/excelize/v2"
+	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"jiuzhu/internal/apperr"
+	"jiuzhu/internal/audit"
+	"jiuzhu/internal/auth"
+	"jiuzhu/internal/idcard"
+)
+
+// ImportInput is one extract as a department delivers it.
+type ImportInput struct {
+	Source   string
+	Provider string // the bank, broker or insurer for per-provider sources
+	DataDate string // YYYY-MM-DD: the day the data describes
+	FileName string
+	Body     []byte // CSV (UTF-8 or GBK) or XLSX
+}
+
+// RowError is one problem of one row; Line counts the header as line 1.
+type RowError struct {
+	Line    int    `json:"line"`
+	Column  string `json:"column,omitempty"`
+	Message string `json:"message"`
+}
+
+// ImportResult is the validation report of an import attempt.
+type ImportResult struct {
+	ImportID  int64      `json:"import_id"`
+	ExtractID int64      `json:"extract_id,omitempty"`
+	Outcome   string     `json:"outcome"` // loaded | refused
+	Message   string     `json:"message"`
+	Rows      int        `json:"rows"`
+	Persons   int        `json:"persons"`
+	BadRows   int        `json:"bad_rows"`
+	Errors    []RowError `json:"errors,omitempty"` // the first maxReported
+	Superseds int64      `json:"supersedes,omitempty"`
+}
+
+const maxReported = 500
+
+// record is a validated row on its way into the store.
+type record struct {
+	id     string
+	kind   string
+	amount int64
+	date   string
+	detail map[string]string
+}
+
+// Import validates an extract and, when every row is valid, makes it the
+// source's extract in force. A file with any bad row is refused whole with
+// its row report, and the previous extract stays in force.
+func (s *Service) Import(ctx context.Context, u *auth.User, in ImportInput) (*ImportResult, error) {
+	if !u.Can(auth.VerifyImport) {
+		return nil, apperr.Forbidden("无权导入部门数据")
+	}
+	src, ok := SourceByName(in.Source)
+	if !ok {
+		return nil, apperr.Invalid("source", "unknown_source", "未知的数据来源："+in.Source)
+	}
+	in.Provider = strings.ToUpper(strings.TrimSpace(in.Provider))
+	switch {
+	case src.PerProvider && in.Provider == "":
+		return nil, apperr.Invalid("provider", "provider_required", src.Label+"须注明报送机构代码")
+	case !src.PerProvider && in.Provider != "":
+		return nil, apperr.Invalid("provider", "provider_not_allowed", src.Label+"不分报送机构")
+	case len(in.Provider) > 20 || strings.ContainsAny(in.Provider, "/\\. "):
+		return nil, apperr.Invalid("provider", "bad_provider", "报送机构代码格式不正确")
+	}
+	dataDate, err := parseDate(in.DataDate)
+	if err != nil {
+		return nil, apperr.Invalid("data_date", "bad_data_date", "数据日期格式不正确（应为 YYYY-MM-DD）")
+	}
+	if dataDate.After(s.now()) {
+		return nil, apperr.Invalid("data_date", "future_data_date", "数据日期不能晚于今天")
+	}
+	in.DataDate = dataDate.Format(time.DateOnly)
+	sum := sha256.Sum256(in.Body)
+	digest := hex.EncodeToString(sum[:])
+
+	var current struct {
+		date, sha string
+	}
+	err = s.DB.QueryRowContext(ctx, `SELECT data_date, sha256 FROM verify_extracts WHERE source = $1 AND provider = $2 AND status = 'current'`,
+		in.Source, in.Provider).Scan(&current.date, &current.sha)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("verify: import: %w", err)
+	}
+	res := &ImportResult{Outcome: "refused"}
+	var recs []record
+	switch {
+	case current.sha == digest:
+		res.Message = "该文件已导入，现行数据未改变"
+	case current.date != "" && in.DataDate < current.date:
+		res.Message = fmt.Sprintf("数据日期 %s 早于现行数据的日期 %s，未导入", in.DataDate, current.date)
+	default:
+		recs, err = parseExtract(src, in, dataDate, res)
+		if err != nil {
+			res.Message = err.Error()
+		} else if res.BadRows > 0 {
+			res.Message = fmt.Sprintf("共 %d 行，其中 %d 行有错误，整个文件未导入，现行数据不变", res.Rows, res.BadRows)
+		}
+	}
+	if res.Message != "" {
+		recs = nil
+		if err := s.logImport(ctx, u, in, digest, res); err != nil {
+			return nil, err
+		}
+		return res, &apperr.Error{Status: 422, Code: "extract_refused", Message: res.Message}
+	}
+
+	stored, persons, err := s.files().write(ctx, src, in, digest, recs, s.Keys)
+	if err != nil {
+		return nil, fmt.Errorf("verify: import %s: %w", in.Source, err)
+	}
+	res.Persons = persons
+	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		var old sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT id FROM verify_extracts WHERE source = $1 AND provider = $2 AND status = 'current'`,
+			in.Source, in.Provider).Scan(&old); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE verify_extracts SET status = 'superseded' WHERE source = $1 AND provider = $2 AND status = 'current'`,
+			in.Source, in.Provider); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `INSERT INTO verify_extracts (source, provider, data_date, file_name, sha256, stored, rows, persons, status, imported_by, imported_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'current', $9, $10) RETURNING id`,
+			in.Source, in.Provider, in.DataDate, in.FileName, digest, filepath.Base(stored), res.Rows, persons, u.Username, s.now()).Scan(&res.ExtractID); err != nil {
+			return err
+		}
+		res.Superseds = old.Int64
+		res.Outcome = "loaded"
+		res.Message = fmt.Sprintf("已导入 %d 行（%d 人），数据日期 %s", res.Rows, persons, in.DataDate)
+		if err := insertImport(ctx, tx, u, in, digest, res); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, u.Actor(), "verify.extract.import", "verify_extract", strconv.FormatInt(res.ExtractID, 10), u.Region,
+			map[string]any{"source": in.Source, "provider": in.Provider, "data_date": in.DataDate, "rows": res.Rows, "sha256": digest})
+	})
+	if err != nil {
+		os.Remove(stored)
+		return nil, fmt.Errorf("verify: import %s: %w", in.Source, err)
+	}
+	return res, nil
+}
+
+func (s *Service) logImport(ctx context.Context, u *auth.User, in ImportInput, digest string, res *ImportResult) error {
+	return s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		if err := insertImport(ctx, tx, u, in, digest, res); err != nil {
+			return err
+		}
+		return audit.Append(ctx, tx, u.Actor(), "verify.extract.refuse", "verify_import", strconv.FormatInt(res.ImportID, 10), u.Region,
+			map[string]any{"source": in.Source, "provider": in.Provider, "data_date": in.DataDate, "bad_rows": res.BadRows})
+	})
+}
+
+func insertImport(ctx context.Context, tx *sql.Tx, u *auth.User, in ImportInput, digest string, res *ImportResult) error {
+	report, _ := json.Marshal(res.Errors)
+	var extract any
+	if res.ExtractID != 0 {
+		extract = res.ExtractID
+	}
+	return tx.QueryRowContext(ctx, `INSERT INTO verify_imports (source, provider, data_date, file_name, sha256, rows, bad_rows, outcome, message, report, extract_id, imported_by, at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
+		in.Source, in.Provider, in.DataDate, in.FileName, digest, res.Rows, res.BadRows, res.Outcome, res.Message, string(report), extract, u.Username, time.Now().UTC()).Scan(&res.ImportID)
+}
+
+// parseExtract reads the table, checks the header against the layout and
+// every row against its columns. Layout errors end the reading; row errors
+// are collected into res.
+func parseExtract(src *Source, in ImportInput, dataDate time.Time, res *ImportResult) ([]record, error) {
+	rows, err := readTable(in.FileName, in.Body)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, errors.New("文件是空的")
+	}
+	cols, err := mapHeader(src, rows[0])
+	if err != nil {
+		return nil, err
+	}
+	res.Rows = len(rows) - 1
+	if res.Rows == 0 {
+		return nil, errors.New("文件只有表头，没有数据行")
+	}
+	recs := make([]record, 0, res.Rows)
+	seen := make(map[string]int, res.Rows)
+	bad := func(line int, col, msg string) {
+		if len(res.Errors) < maxReported {
+			res.Errors = append(res.Errors, RowError{Line: line, Column: col, Message: msg})
+		}
+	}
+	today := dataDate
+	for i, cells := range rows[1:] {
+		line := i + 2
+		row, rowBad := Row{}, false
+		for j, col := range cols {
+			v := ""
+			if j < len(cells) {
+				v = strings.TrimSpace(cells[j])
+			}
+			if v == "" {
+				if col.Required {
+					bad(line, col.Label, "必填项为空")
+					rowBad = true
+				}
+				continue
+			}
+			norm, msg := checkCell(col, v, today)
+			if msg != "" {
+				bad(line, col.Label, msg)
+				rowBad = true
+				continue
+			}
+			row[col.Name] = norm
+		}
+		if len(cells) > len(cols) && strings.TrimSpace(strings.Join(cells[len(cols):], "")) != "" {
+			bad(line, "", "本行的列数多于表头")
+			rowBad = true
+		}
+		if !rowBad {
+			key := make([]string, len(src.Key))
+			for k, name := range src.Key {
+				key[k] = row[name]
+			}
+			k := strings.Join(key, "\x00")
+			if first, dup := seen[k]; dup {
+				bad(line, "", fmt.Sprintf("与第 %d 行重复", first))
+				rowBad = true
+			} else {
+				seen[k] = line
+			}
+		}
+		if rowBad {
+			res.BadRows++
+			continue
+		}
+		rec := record{id: row["id_number"], kind: src.Kind(row), date: row[src.Date]}
+		if src.Amount != "" {
+			rec.amount, _ = strconv.ParseInt(row[src.Amount], 10, 64)
+		}
+		if len(rec.date) == 4 { // a tax year
+			rec.date += "-12-31"
+		}
+		for _, col := range src.Columns {
+			if col.Detail && row[col.Name] != "" {
+				if rec.detail == nil {
+					rec.detail = map[string]string{}
+				}
+				rec.detail[col.Label] = detailValue(col, row[col.Name])
+			}
+		}
+		recs = append(recs, rec)
+	}
+	return recs, nil
+}
+
+func detailValue(col Column, v string) string {
+	switch col.Type {
+	case ColCode:
+		return col.Codes[v]
+	case ColYuan:
+		n, _ := strconv.ParseInt(v, 10, 64)
+		return fmt.Sprintf("%d.%02d", n/100, n%100)
+	}
+	return v
+}
+
+// checkCell validates and normalises one cell; msg is the Chinese problem.
+func checkCell(col Column, v string, dataDate time.Time) (norm, msg string) {
+	switch col.Type {
+	case ColID:
+		id, err := idcard.Parse(v, dataDate)
+		if err != nil {
+			return "", err.Error()
+		}
+		return id.Number, ""
+	case ColCode:
+		if _, ok := col.Codes[v]; !ok {
+			return "", "代码不在取值范围内：" + v
+		}
+	case ColDate:
+		t, err := parseDate(v)
+		if err != nil {
+			return "", err.Error()
+		}
+		if t.After(dataDate) {
+			return "", "日期晚于数据日期"
+		}
+		if t.Year() < 1900 {
+			return "", "日期不合理"
+		}
+		return t.Format(time.DateOnly), ""
+	case ColYuan:
+		fen, err := parseYuan(v)
+		if err != nil {
+			return "", err.Error()
+		}
+		return strconv.FormatInt(fen, 10), ""
+	case ColNumber:
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > 1e7 {
+			return "", "数值格式不正确"
+		}
+	case ColYear:
+		y, err := strconv.Atoi(v)
+		if err != nil || len(v) != 4 || y < 1990 || y > dataDate.Year() {
+			return "", "年度不正确"
+		}
+	case ColText:
+		if !utf8.ValidString(v) || len(v) > 400 {
+			return "", "文字过长或含无效字符"
+		}
+	}
+	return v, ""
+}
+
+// mapHeader matches the header cells to the layout's columns by name or
+// Chinese label; missing required or unknown columns are a layout error.
+func mapHeader(src *Source, header []string) ([]Column, error) {
+	var cols []Column
+	var unknown []string
+	have := map[string]bool{}
+	for _, h := range header {
+		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
+		i := slices.IndexFunc(src.Columns, func(c Column) bool { return c.Name == h || c.Label == h })
+		if i < 0 {
+			unknown = append(unknown, h)
+			continue
+		}
+		if have[src.Columns[i].Name] {
+			return nil, fmt.Errorf("表头列“%s”重复", h)
+		}
+		have[src.Columns[i].Name] = true
+		cols = append(cols, src.Columns[i])
+	}
+	var missing []string
+	for _, c := range src.Columns {
+		if c.Required && !have[c.Name] {
+			missing = append(missing, c.Label+"（"+c.Name+"）")
+		}
+	}
+	var msgs []string
+	if len(missing) > 0 {
+		msgs = append(msgs, "缺少必需的列："+strings.Join(missing, "、"))
+	}
+	if len(unknown) > 0 {
+		msgs = append(msgs, "不属于"+src.Label+"格式的列："+strings.Join(unknown, "、"))
+	}
+	if len(msgs) > 0 {
+		return nil, errors.New("文件格式不符合" + src.Label + "的数据格式：" + strings.Join(msgs, "；"))
+	}
+	return cols, nil
+}
+
+// readTable reads an XLSX workbook's first sheet or a CSV file (UTF-8 or GBK,
+// which many departments' systems still write).
+func readTable(name string, body []byte) ([][]string, error) {
+	if bytes.HasPrefix(body, []byte("PK\x03\x04")) || strings.HasSuffix(strings.ToLower(name), ".xlsx") {
+		f, err := excelize.OpenReader(bytes.NewReader(body))
+		if err != nil {
+			return nil, errors.New("无法读取 Excel 文件：" + err.Error())
+		}
+		defer f.Close()
+		sheets := f.GetSheetList()
+		if len(sheets) == 0 {
+			return nil, errors.New("Excel 文件没有工作表")
+		}
+		rows, err := f.GetRows(sheets[0])
+		if err != nil {
+			return nil, errors.New("无法读取 Excel 工作表：" + err.Error())
+		}
+		for len(rows) > 0 && strings.TrimSpace(strings.Join(rows[len(rows)-1], "")) == "" {
+			rows = rows[:len(rows)-1]
+		}
+		return rows, nil
+	}
+	body = bytes.TrimPrefix(body, []byte("\ufeff"))
+	if !utf8.Valid(body) {
+		dec, err := simplifiedchinese.GBK.NewDecoder().Bytes(body)
+		if err != nil {
+			return nil, errors.New("文件编码既不是 UTF-8 也不是 GBK")
+		}
+		body = dec
+	}
+	r := csv.NewReader(bytes.NewReader(body))
+	r.FieldsPerRecord = -1
+	r.ReuseRecord = false
+	var rows [][]string
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, errors.New("CSV 格式错误：" + err.Error())
+		}
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue
+		}
+		rows = append(rows, rec)
+	}
+	return rows, nil
+}
+
+// sealRecords hashes the ID numbers and seals the details on every core.
+func sealRecords(recs []record, keys interface {
+	Hash(string) string
+	Seal(string) string
+}) []storedLine {
+	out := make([]storedLine, len(recs))
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	chunk := (len(recs) + workers - 1) / workers
+	for w := range workers {
+		lo, hi := w*chunk, min((w+1)*chunk, len(recs))
+		if lo >= hi {
+			break
+		}
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				r := recs[i]
+				detail := ""
+				if r.detail != nil {
+					b, _ := json.Marshal(r.detail)
+					detail = keys.Seal(string(b))
+				}
+				out[i] = storedLine{hash: keys.Hash(r.id), kind: r.kind, amount: r.amount, date: r.date, detail: detail}
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}

@@ -73,6 +73,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	a.caseRoutes(mux)
 	a.payrollRoutes(mux)
 	a.onlineRoutes(mux)
+	a.verifyRoutes(mux)
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apperr.Error{Status: http.StatusNotFound, Code: "no_such_endpoint", Message: "接口不存在：" + r.Method + " " + r.URL.Path})
 	}))

@@ -33,6 +33,7 @@ commands:
   calc      evaluate one JSON situation: jiuzhu calc [FILE|-]
   simulate  a reform simulation over the registry
   payroll   monthly payroll: run, check, bankfiles, reconcile, status
+  verify    economic verification: import extracts, fetch, batch re-check, layouts
   bench     run a benchmark: jiuzhu bench registry|calc [-db URL] [-scale F]
 
 Settings come from flags, JIUZHU_* environment variables or a file named by
@@ -65,6 +66,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		err = simulateCmd(ctx, args[1:], stdout, stderr)
 	case "payroll":
 		err = payrollCmd(ctx, args[1:], stdout, stderr)
+	case "verify":
+		err = verifyCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

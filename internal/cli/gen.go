@@ -35,6 +35,9 @@ func genCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	seed := fs.Int64("seed", 1, "seed: the same seed gives the same data")
 	out := fs.String("out", "", "write CSV files into this folder instead of a database")
 	regions := fs.String("regions", "", "comma-separated county or city codes to limit the data to")
+	extracts := fs.String("extracts", "", "also write department extracts (CSV with plaintext ID numbers, planted discrepancies, truth.csv) into this folder")
+	background := fs.Float64("background", 7, "with -extracts: extract rows about people outside the registry per registry person (0 = none)")
+	plant := fs.Float64("plant", 0.004, "with -extracts: probability per recipient household and discrepancy kind (0 = none)")
 	parse := settings(fs)
 	cfg, err := parse(args)
 	if err != nil {
@@ -42,6 +45,9 @@ func genCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *scale <= 0 || *scale > 5 {
 		return errors.New("gen: -scale must be above 0 and at most 5")
+	}
+	if *background < 0 || *plant < 0 || *plant > 1 {
+		return errors.New("gen: -background must not be negative, -plant must be between 0 and 1")
 	}
 	opts := gen.Options{Scale: *scale, Seed: *seed, Now: time.Now().UTC(), Progress: progress(stdout, "gen")}
 	if *regions != "" {
@@ -69,12 +75,34 @@ func genCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	fmt.Fprintf(stdout, "generated %+v in %s\n", st, time.Since(start).Round(time.Millisecond))
+	if *extracts != "" {
+		tree, err := region.Load()
+		if err != nil {
+			return err
+		}
+		// 0 means none here; in ExtractOptions it means the default.
+		xo := gen.ExtractOptions{Background: *background, Plant: *plant}
+		if xo.Background == 0 {
+			xo.Background = -1
+		}
+		if xo.Plant == 0 {
+			xo.Plant = -1
+		}
+		opts.Progress = progress(stdout, "extracts")
+		start := time.Now()
+		xs, err := gen.WriteExtracts(ctx, *extracts, tree, opts, xo)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "extracts for %s: %d files, %d rows about registry persons (%d traps), planted %v, %d background rows in %s\n",
+			xs.DataDate, len(xs.Files), xs.Registry, xs.Traps, xs.Planted, xs.Background, time.Since(start).Round(time.Millisecond))
+	}
 	return nil
 }
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: jiuzhu bench registry|calc|casework [-db postgres://...] [-scale F]")
+		return errors.New("usage: jiuzhu bench registry|calc|casework|payroll|verify [-db postgres://...] [-scale F]")
 	}
 	name, rest := args[0], args[1:]
 	switch name {
@@ -107,8 +135,17 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		return payroll.Bench(ctx, stdout, *dbURL, *scale)
+	case "verify":
+		fs := flag.NewFlagSet("bench verify", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		dbURL := fs.String("db", "", "PostgreSQL URL (the bench works in its own schema and drops it)")
+		scale := fs.Float64("scale", 0.02, "size: 1 = the province, about 3 M recipients and 30 M extract rows")
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		return bench.Verify(ctx, stdout, *dbURL, *scale)
 	}
-	return fmt.Errorf("bench: unknown benchmark %q (registry, calc, casework)", name)
+	return fmt.Errorf("bench: unknown benchmark %q (registry, calc, casework, payroll, verify)", name)
 }
 
 // loadDemoData fills the two demo counties once, on an empty registry.
@@ -121,12 +158,16 @@ func loadDemoData(ctx context.Context, app *server.App, stdout io.Writer) error 
 		return nil
 	}
 	fmt.Fprintln(stdout, "正在生成演示数据（东湖区、进贤县）……")
-	st, err := gen.Load(ctx, app.DB, app.Tree, app.Keys, gen.Options{Scale: 0.3, Seed: 2019, Regions: demo.Counties, Now: time.Now().UTC()})
+	opts := gen.Options{Scale: 0.3, Seed: 2019, Regions: demo.Counties, Now: time.Now().UTC()}
+	st, err := gen.Load(ctx, app.DB, app.Tree, app.Keys, opts)
 	if err != nil {
 		return fmt.Errorf("demo data: %w", err)
 	}
 	fmt.Fprintf(stdout, "演示数据：%d 户，%d 人\n", st.Households, st.Persons)
 	if err := seedPayrollDemo(ctx, app, st, stdout); err != nil {
+		return err
+	}
+	if err := seedVerifyDemo(ctx, app, opts, stdout); err != nil {
 		return err
 	}
 	// open applications are a nicety: a date the calendar cannot count from
@@ -137,5 +178,5 @@ func loadDemoData(ctx context.Context, app *server.App, stdout io.Writer) error 
 		return nil
 	}
 	fmt.Fprintf(stdout, "演示在办案件：%d 件（民和镇）\n", cases)
-	return nil
+	return signDemoAuthorisations(ctx, app)
 }

@@ -57,13 +57,9 @@ func payrollCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *as == "" {
 		return errors.New("payroll: -as USERNAME is required (the acting user is recorded in the audit log)")
 	}
-	var uid int64
-	if err := app.DB.QueryRowContext(ctx, `SELECT id FROM users WHERE username = $1 AND active`, *as).Scan(&uid); err != nil {
-		return fmt.Errorf("payroll: no active user %q", *as)
-	}
-	u, err := app.Auth.ByID(ctx, uid)
+	u, err := userByName(ctx, app, *as)
 	if err != nil {
-		return err
+		return fmt.Errorf("payroll: %w", err)
 	}
 	svc := app.Payroll
 	switch sub {

@@ -46,7 +46,7 @@ func Seed(ctx context.Context, svc *auth.Service, tree *region.Tree) ([]Account,
 		{"demo.reviewer", "演示乡镇审核", auth.TownshipReviewer, township.Code},
 		{"demo.village", "演示村协理员", auth.VillageAssistant, village.Code},
 		{"demo.auditor", "演示审计员", auth.Auditor, "360100000000"},
-		{"demo.dept", "演示部门专员", auth.DepartmentOfficer, "360100000000"},
+		{"demo.dept", "演示部门专员", auth.DepartmentOfficer, tree.Root.Code},
 	}
 	var out []Account
 	for _, s := range specs {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"jiuzhu/internal/auth"
 	"jiuzhu/internal/db"
 	"jiuzhu/internal/region"
+	"jiuzhu/internal/registry"
 )
 
 // Authorisation is one member's signed consent to the queries (授权书, HD-05).
@@ -47,9 +49,11 @@ type AuthorisationInput struct {
 	Pledge bool `json:"pledge"`
 }
 
-// Programmes an authorisation can name.
-var authProgrammes = map[string]string{
-	"dibao": "最低生活保障", "tekun": "特困人员救助供养", "temporary": "临时救助", "marginal": "低保边缘家庭", "other": "其他社会救助",
+// AuthProgrammes are the assistance an authorisation can name, in the order
+// forms offer them.
+var AuthProgrammes = []registry.Option{
+	{Value: "dibao", Label: "最低生活保障"}, {Value: "tekun", Label: "特困人员救助供养"}, {Value: "temporary", Label: "临时救助"},
+	{Value: "marginal", Label: "低保边缘家庭"}, {Value: "other", Label: "其他社会救助"},
 }
 
 // membershipOps are the registry changes that make every member re-sign.
@@ -74,9 +78,9 @@ func (s *Service) RecordAuthorisation(ctx context.Context, u *auth.User, in Auth
 	switch {
 	case err != nil:
 		return nil, apperr.Invalid("signed_on", "bad_date", "签署日期格式不正确")
-	case signed.After(s.now()):
+	case signed.Format(time.DateOnly) > s.today():
 		return nil, apperr.Invalid("signed_on", "future_date", "签署日期不能晚于今天")
-	case authProgrammes[in.Programme] == "":
+	case !slices.ContainsFunc(AuthProgrammes, func(o registry.Option) bool { return o.Value == in.Programme }):
 		return nil, apperr.Invalid("programme", "bad_programme", "请选择申请的救助项目")
 	case !in.Fingerprint:
 		return nil, apperr.Invalid("fingerprint", "fingerprint_required", "授权书须有本人（或监护人）签名并按指印")
@@ -110,6 +114,16 @@ func (s *Service) RecordAuthorisation(ctx context.Context, u *auth.User, in Auth
 	})
 	if err != nil {
 		return nil, err
+	}
+	// a form signed before the last change of members is already void
+	all, err := s.authorisations(ctx, s.DB, in.HouseholdID)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range all {
+		if b.ID == a.ID {
+			return &b, nil
+		}
 	}
 	return a, nil
 }

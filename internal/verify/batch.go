@@ -41,6 +41,11 @@ type BatchSummary struct {
 	Counties   []CountyCount `json:"counties"`
 	StartedAt  time.Time     `json:"started_at"`
 	Elapsed    string        `json:"elapsed,omitempty"`
+	// seconds spent loading the recipients, streaming the extracts, and
+	// evaluating and writing tasks
+	LoadSeconds float64 `json:"load_seconds"`
+	ScanSeconds float64 `json:"scan_seconds"`
+	TaskSeconds float64 `json:"task_seconds"`
 }
 
 // SourceCount is one extract's part in a batch.
@@ -130,7 +135,7 @@ func (s *Service) Batch(ctx context.Context, u *auth.User, opts BatchOptions) (*
 	var hhs []*household
 	ix := newRecipientIndex(1 << 16)
 	today := s.now()
-	if err := s.loadHouseholds(ctx, 0, scope, 0, today.Format(time.DateOnly), func(chunk []*household) error {
+	if err := s.loadHouseholds(ctx, 0, scope, today.Format(time.DateOnly), func(chunk []*household) error {
 		for _, h := range chunk {
 			n := int32(len(hhs))
 			hhs = append(hhs, h)
@@ -144,7 +149,10 @@ func (s *Service) Batch(ctx context.Context, u *auth.User, opts BatchOptions) (*
 	}); err != nil {
 		return nil, err
 	}
+	ix.finish()
 	sum.Households, sum.Persons = len(hhs), len(ix.refs)
+	sum.LoadSeconds = time.Since(start).Seconds()
+	scanStart := time.Now()
 
 	// one pass over the extracts
 	paths := make([]string, len(extracts))
@@ -155,6 +163,8 @@ func (s *Service) Batch(ctx context.Context, u *auth.User, opts BatchOptions) (*
 	if err != nil {
 		return nil, fmt.Errorf("verify: batch %d: %w", sum.ID, err)
 	}
+	sum.ScanSeconds = time.Since(scanStart).Seconds()
+	taskStart := time.Now()
 	byHousehold := map[int32][]found{}
 	for _, h := range res.hits {
 		ref := ix.refs[h.ref]
@@ -217,6 +227,7 @@ func (s *Service) Batch(ctx context.Context, u *auth.User, opts BatchOptions) (*
 		return nil, err
 	}
 	sum.Status = "done"
+	sum.TaskSeconds = time.Since(taskStart).Seconds()
 	sum.Elapsed = time.Since(start).Round(time.Millisecond).String()
 	summary, _ := json.Marshal(sum)
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {

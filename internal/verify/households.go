@@ -6,52 +6,50 @@ import (
 	"time"
 )
 
-// recipientCases are the households receiving assistance now, with their
+// RecipientCases are the households receiving assistance now, with their
 // latest approved case.
-const recipientCases = `SELECT household_id, MAX(id) AS case_id FROM cases
+const RecipientCases = `SELECT household_id, MAX(id) AS case_id FROM cases
 	WHERE state = 'approved' AND decision = 'approved' GROUP BY household_id`
 
 const householdChunk = 5000
 
-// loadHouseholds calls fn with the households after afterID (in id order, a
-// chunk at a time) and what the registry declares of them: every recipient
-// household under the scope prefix, or the one household only.
-func (s *Service) loadHouseholds(ctx context.Context, only int64, scope string, afterID int64, date string, fn func([]*household) error) error {
-	for {
-		var q string
-		args := []any{afterID}
-		if only != 0 {
-			q = `SELECT h.id, h.hh_no, h.region_code, h.hukou, h.created_at, COALESCE(c.case_id, 0) FROM households h
-				LEFT JOIN (` + recipientCases + `) c ON c.household_id = h.id WHERE h.id > $1 AND h.id = $2`
-			args = append(args, only)
-		} else {
-			q = `SELECT h.id, h.hh_no, h.region_code, h.hukou, h.created_at, c.case_id FROM households h
-				JOIN (` + recipientCases + `) c ON c.household_id = h.id WHERE h.id > $1 AND h.region_code LIKE $2 ORDER BY h.id LIMIT ` + fmt.Sprint(householdChunk)
-			args = append(args, scope+"%")
-		}
-		rows, err := s.DB.QueryContext(ctx, q, args...)
-		if err != nil {
-			return fmt.Errorf("verify: households: %w", err)
-		}
-		var chunk []*household
-		byID := map[int64]*household{}
-		for rows.Next() {
-			h := &household{}
-			var created time.Time
-			if err := rows.Scan(&h.ID, &h.No, &h.Region, &h.Hukou, &created, &h.CaseID); err != nil {
-				rows.Close()
-				return err
-			}
-			h.CreatedOn = created.Format(time.DateOnly)
-			chunk = append(chunk, h)
-			byID[h.ID] = h
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+// loadHouseholds calls fn with households and what the registry declares
+// of them, a chunk at a time in id order: every recipient household under
+// the scope prefix, or the one household only.
+func (s *Service) loadHouseholds(ctx context.Context, only int64, scope string, date string, fn func([]*household) error) error {
+	q := `SELECT h.id, h.hh_no, h.region_code, h.hukou, h.created_at, c.case_id FROM households h
+		JOIN (` + RecipientCases + `) c ON c.household_id = h.id WHERE h.region_code LIKE $1 ORDER BY h.id`
+	args := []any{scope + "%"}
+	if only != 0 {
+		q = `SELECT h.id, h.hh_no, h.region_code, h.hukou, h.created_at, COALESCE(c.case_id, 0) FROM households h
+			LEFT JOIN (` + RecipientCases + `) c ON c.household_id = h.id WHERE h.id = $1`
+		args = []any{only}
+	}
+	rows, err := s.DB.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("verify: households: %w", err)
+	}
+	var all []*household
+	for rows.Next() {
+		h := &household{}
+		var created time.Time
+		if err := rows.Scan(&h.ID, &h.No, &h.Region, &h.Hukou, &created, &h.CaseID); err != nil {
+			rows.Close()
 			return err
 		}
-		if len(chunk) == 0 {
-			return nil
+		h.CreatedOn = created.Format(time.DateOnly)
+		all = append(all, h)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for len(all) > 0 {
+		chunk := all[:min(householdChunk, len(all))]
+		all = all[len(chunk):]
+		byID := make(map[int64]*household, len(chunk))
+		for _, h := range chunk {
+			byID[h.ID] = h
 		}
 		if err := s.declared(ctx, chunk[0].ID, chunk[len(chunk)-1].ID, date, byID); err != nil {
 			return err
@@ -59,11 +57,8 @@ func (s *Service) loadHouseholds(ctx context.Context, only int64, scope string, 
 		if err := fn(chunk); err != nil {
 			return err
 		}
-		if only != 0 || len(chunk) < householdChunk {
-			return nil
-		}
-		afterID = chunk[len(chunk)-1].ID
 	}
+	return nil
 }
 
 // declared fills in members, their latest incomes and the household assets

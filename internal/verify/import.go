@@ -48,15 +48,15 @@ type RowError struct {
 
 // ImportResult is the validation report of an import attempt.
 type ImportResult struct {
-	ImportID  int64      `json:"import_id"`
-	ExtractID int64      `json:"extract_id,omitempty"`
-	Outcome   string     `json:"outcome"` // loaded | refused
-	Message   string     `json:"message"`
-	Rows      int        `json:"rows"`
-	Persons   int        `json:"persons"`
-	BadRows   int        `json:"bad_rows"`
-	Errors    []RowError `json:"errors,omitempty"` // the first maxReported
-	Superseds int64      `json:"supersedes,omitempty"`
+	ImportID   int64      `json:"import_id"`
+	ExtractID  int64      `json:"extract_id,omitempty"`
+	Outcome    string     `json:"outcome"` // loaded | refused
+	Message    string     `json:"message"`
+	Rows       int        `json:"rows"`
+	Persons    int        `json:"persons"`
+	BadRows    int        `json:"bad_rows"`
+	Errors     []RowError `json:"errors,omitempty"` // the first maxReported
+	Supersedes int64      `json:"supersedes,omitempty"`
 }
 
 const maxReported = 500
@@ -94,7 +94,7 @@ func (s *Service) Import(ctx context.Context, u *auth.User, in ImportInput) (*Im
 	if err != nil {
 		return nil, apperr.Invalid("data_date", "bad_data_date", "数据日期格式不正确（应为 YYYY-MM-DD）")
 	}
-	if dataDate.After(s.now()) {
+	if dataDate.Format(time.DateOnly) > s.today() {
 		return nil, apperr.Invalid("data_date", "future_data_date", "数据日期不能晚于今天")
 	}
 	in.DataDate = dataDate.Format(time.DateOnly)
@@ -138,6 +138,10 @@ func (s *Service) Import(ctx context.Context, u *auth.User, in ImportInput) (*Im
 	}
 	res.Persons = persons
 	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		// one import of a source at a time, so one extract is in force
+		if err := s.DB.LockKey(ctx, tx, "verify.import."+in.Source+"."+in.Provider); err != nil {
+			return err
+		}
 		var old sql.NullInt64
 		if err := tx.QueryRowContext(ctx, `SELECT id FROM verify_extracts WHERE source = $1 AND provider = $2 AND status = 'current'`,
 			in.Source, in.Provider).Scan(&old); err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -152,10 +156,10 @@ func (s *Service) Import(ctx context.Context, u *auth.User, in ImportInput) (*Im
 			in.Source, in.Provider, in.DataDate, in.FileName, digest, filepath.Base(stored), res.Rows, persons, u.Username, s.now()).Scan(&res.ExtractID); err != nil {
 			return err
 		}
-		res.Superseds = old.Int64
+		res.Supersedes = old.Int64
 		res.Outcome = "loaded"
 		res.Message = fmt.Sprintf("已导入 %d 行（%d 人），数据日期 %s", res.Rows, persons, in.DataDate)
-		if err := insertImport(ctx, tx, u, in, digest, res); err != nil {
+		if err := insertImport(ctx, tx, u, in, digest, res, s.now()); err != nil {
 			return err
 		}
 		return audit.Append(ctx, tx, u.Actor(), "verify.extract.import", "verify_extract", strconv.FormatInt(res.ExtractID, 10), u.Region,
@@ -170,7 +174,7 @@ func (s *Service) Import(ctx context.Context, u *auth.User, in ImportInput) (*Im
 
 func (s *Service) logImport(ctx context.Context, u *auth.User, in ImportInput, digest string, res *ImportResult) error {
 	return s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		if err := insertImport(ctx, tx, u, in, digest, res); err != nil {
+		if err := insertImport(ctx, tx, u, in, digest, res, s.now()); err != nil {
 			return err
 		}
 		return audit.Append(ctx, tx, u.Actor(), "verify.extract.refuse", "verify_import", strconv.FormatInt(res.ImportID, 10), u.Region,
@@ -178,7 +182,7 @@ func (s *Service) logImport(ctx context.Context, u *auth.User, in ImportInput, d
 	})
 }
 
-func insertImport(ctx context.Context, tx *sql.Tx, u *auth.User, in ImportInput, digest string, res *ImportResult) error {
+func insertImport(ctx context.Context, tx *sql.Tx, u *auth.User, in ImportInput, digest string, res *ImportResult, at time.Time) error {
 	report, _ := json.Marshal(res.Errors)
 	var extract any
 	if res.ExtractID != 0 {
@@ -186,7 +190,7 @@ func insertImport(ctx context.Context, tx *sql.Tx, u *auth.User, in ImportInput,
 	}
 	return tx.QueryRowContext(ctx, `INSERT INTO verify_imports (source, provider, data_date, file_name, sha256, rows, bad_rows, outcome, message, report, extract_id, imported_by, at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
-		in.Source, in.Provider, in.DataDate, in.FileName, digest, res.Rows, res.BadRows, res.Outcome, res.Message, string(report), extract, u.Username, time.Now().UTC()).Scan(&res.ImportID)
+		in.Source, in.Provider, in.DataDate, in.FileName, digest, res.Rows, res.BadRows, res.Outcome, res.Message, string(report), extract, u.Username, at).Scan(&res.ImportID)
 }
 
 // parseExtract reads the table, checks the header against the layout and

@@ -3,6 +3,7 @@ package verify
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -10,27 +11,29 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 )
 
-// The streaming matcher: the ID hashes of every recipient in a hash table,
-// and the extract files read once, in parallel slices, each line probed by
-// the first 8 bytes of its hash and confirmed on the full 32.
+// The streaming matcher is a merge join: the extracts are stored sorted by
+// ID hash, the recipients' hashes are sorted the same way, so each slice of
+// a file walks the recipient list forwards once, comparing the first 8 bytes
+// of each line's hash and confirming a match on all 32. No random access
+// into a large table, so a line costs little more than reading it.
 
 type personRef struct {
+	key    uint64 // the first 8 bytes of the hash
 	hash   [32]byte
 	hh     int32 // index of the household
 	member int16
-	next   int32 // next ref with the same 8-byte key, or -1
 }
 
 type recipientIndex struct {
-	keys map[uint64]int32
-	refs []personRef
+	refs []personRef // sorted by hash once finish has run
 }
 
 func newRecipientIndex(n int) *recipientIndex {
-	return &recipientIndex{keys: make(map[uint64]int32, n), refs: make([]personRef, 0, n)}
+	return &recipientIndex{refs: make([]personRef, 0, n)}
 }
 
 func (ix *recipientIndex) add(hexHash string, hh int32, member int16) error {
@@ -42,14 +45,14 @@ func (ix *recipientIndex) add(hexHash string, hh int32, member int16) error {
 		return fmt.Errorf("verify: bad id hash: %w", err)
 	}
 	r.hh, r.member = hh, member
-	key := keyOf(r.hash[:8])
-	r.next = -1
-	if first, ok := ix.keys[key]; ok {
-		r.next = first
-	}
-	ix.keys[key] = int32(len(ix.refs))
+	r.key = keyOf(r.hash[:8])
 	ix.refs = append(ix.refs, r)
 	return nil
+}
+
+// finish sorts the recipients by hash for the merge.
+func (ix *recipientIndex) finish() {
+	slices.SortFunc(ix.refs, func(a, b personRef) int { return bytes.Compare(a.hash[:], b.hash[:]) })
 }
 
 func keyOf(b []byte) uint64 {
@@ -75,26 +78,39 @@ func hexKey(line []byte) (uint64, bool) {
 	return k, true
 }
 
-// probe returns the ref matching a line's full hash, or -1.
-func (ix *recipientIndex) probe(line []byte) int32 {
+// cursor walks the sorted recipients alongside one sorted slice of a file.
+type cursor struct {
+	refs []personRef
+	pos  int
+}
+
+// match returns the ref whose hash is the line's, or -1; lines must come in
+// ascending order.
+func (c *cursor) match(line []byte) (int32, error) {
 	k, ok := hexKey(line)
 	if !ok {
-		return -1
+		return -1, fmt.Errorf("verify: bad hash in stored line %.20q", line)
 	}
-	i, ok := ix.keys[k]
-	if !ok {
-		return -1
+	if c.pos == 0 && len(c.refs) > 0 && c.refs[0].key < k {
+		// the slice starts inside the file: find the first candidate
+		c.pos, _ = slices.BinarySearchFunc(c.refs, k, func(r personRef, k uint64) int { return cmp.Compare(r.key, k) })
+	}
+	for c.pos < len(c.refs) && c.refs[c.pos].key < k {
+		c.pos++
+	}
+	if c.pos == len(c.refs) || c.refs[c.pos].key != k {
+		return -1, nil
 	}
 	var full [32]byte
 	if _, err := hex.Decode(full[:], line[:64]); err != nil {
-		return -1
+		return -1, fmt.Errorf("verify: bad hash in stored line: %w", err)
 	}
-	for ; i >= 0; i = ix.refs[i].next {
-		if ix.refs[i].hash == full {
-			return i
+	for i := c.pos; i < len(c.refs) && c.refs[i].key == k; i++ {
+		if c.refs[i].hash == full {
+			return int32(i), nil
 		}
 	}
-	return -1
+	return -1, nil
 }
 
 // hit is a matched extract line.
@@ -222,6 +238,7 @@ func (ix *recipientIndex) scan(ctx context.Context, paths []string) (*scanResult
 	err = eachSlice(ctx, sls, func(sl slice, r *bufio.Reader) error {
 		var hits []hit
 		var lines int64
+		cur := cursor{refs: ix.refs}
 		for {
 			line, err := r.ReadSlice('\n')
 			if len(line) > 0 {
@@ -229,7 +246,11 @@ func (ix *recipientIndex) scan(ctx context.Context, paths []string) (*scanResult
 					return fmt.Errorf("verify: %s: short line", sl.path)
 				}
 				lines++
-				if ref := ix.probe(line); ref >= 0 {
+				ref, err := cur.match(line)
+				if err != nil {
+					return err
+				}
+				if ref >= 0 {
 					it, perr := parseLine(bytes.TrimSuffix(line, []byte{'\n'}))
 					if perr != nil {
 						return perr
@@ -260,9 +281,9 @@ func (ix *recipientIndex) scan(ctx context.Context, paths []string) (*scanResult
 	return res, err
 }
 
-// countLines reads the files the same way and only counts their lines: what
+// CountLines reads the files the same way and only counts their lines: what
 // reading the extracts costs at least, the yardstick of the matcher.
-func countLines(ctx context.Context, paths []string) (int64, error) {
+func CountLines(ctx context.Context, paths []string) (int64, error) {
 	sls, err := cutSlices(paths)
 	if err != nil {
 		return 0, err

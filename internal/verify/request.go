@@ -155,7 +155,7 @@ func (s *Service) run(ctx context.Context, u *auth.User, in RequestInput, parent
 	}
 	today := s.now()
 	var h *household
-	if err := s.loadHouseholds(ctx, in.HouseholdID, "", 0, today.Format(time.DateOnly), func(c []*household) error {
+	if err := s.loadHouseholds(ctx, in.HouseholdID, "", today.Format(time.DateOnly), func(c []*household) error {
 		h = c[0]
 		return nil
 	}); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,6 +43,9 @@ func (s *Service) now() time.Time {
 	return time.Now().UTC()
 }
 
+// today is the date in China, where offices' dates are.
+func (s *Service) today() string { return s.now().In(calendar.China).Format(time.DateOnly) }
+
 func (s *Service) files() *store {
 	s.once.Do(func() { s.st = newStore(s.StoreDir) })
 	return s.st
@@ -61,20 +65,24 @@ func (s *Service) current(ctx context.Context, q db.Querier, sources []string) (
 		if err := rows.Scan(&e.ID, &e.Source, &e.Provider, &e.DataDate, &e.Stored, &e.Rows, &e.Imported); err != nil {
 			return nil, err
 		}
-		if len(sources) == 0 || containsAny(sources, e.Source) {
+		if len(sources) == 0 || slices.Contains(sources, e.Source) {
 			out = append(out, e)
 		}
 	}
 	return out, rows.Err()
 }
 
-func containsAny(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
+// ExtractFiles are the paths of the extracts in force.
+func (s *Service) ExtractFiles(ctx context.Context) ([]string, error) {
+	refs, err := s.current(ctx, s.DB, nil)
+	if err != nil {
+		return nil, err
 	}
-	return false
+	paths := make([]string, len(refs))
+	for i, e := range refs {
+		paths[i] = s.files().path(e.Stored)
+	}
+	return paths, nil
 }
 
 // limitsCache resolves Limits once per village, hukou and date.

@@ -239,7 +239,7 @@ func TestImportRefusesBadExtractsAndKeepsTheOldOne(t *testing.T) {
 		t.Errorf("xlsx import: %+v", res)
 	}
 	gbk, _ := simplifiedchinese.GBK.NewEncoder().Bytes(f.csv("身份证号,死亡日期,殡仪馆", other+",2026-10-01,南昌殡仪馆"))
-	if res := f.mustImport("funeral", "", "2026-11-01", gbk); res.Rows != 1 || res.Superseds != oldID {
+	if res := f.mustImport("funeral", "", "2026-11-01", gbk); res.Rows != 1 || res.Supersedes != oldID {
 		t.Errorf("gbk import: %+v", res)
 	}
 }

@@ -118,6 +118,7 @@ type householdData struct {
 	History []registry.Change
 	Reveal  map[int64]string
 	Cases   []*casework.Case
+	Verify  *householdVerify // the economic verification section, for those who request it
 }
 
 func (s *Server) householdPage(w http.ResponseWriter, r *http.Request, status int, err error, reveal map[int64]string) {
@@ -139,7 +140,12 @@ func (s *Server) householdPage(w http.ResponseWriter, r *http.Request, status in
 			return
 		}
 	}
-	s.render(w, r, status, "household", "户信息 "+h.No, householdData{H: h, History: hist, Reveal: reveal, Cases: cases}, err)
+	vd, lerr := s.verifyHousehold(r.Context(), u, h.ID)
+	if lerr != nil {
+		s.render(w, r, http.StatusOK, "error", "户信息", nil, lerr)
+		return
+	}
+	s.render(w, r, status, "household", "户信息 "+h.No, householdData{H: h, History: hist, Reveal: reveal, Cases: cases, Verify: vd}, err)
 }
 
 func (s *Server) householdView(w http.ResponseWriter, r *http.Request) {

@@ -248,6 +248,15 @@ var notices = map[string]string{
 	"online_rejected":     "已作出不予受理，理由将告知申请人。",
 	"online_register":     "网上申请人尚未登记：已按申请预填村（社区）、姓名和电话。请按申请人上传的身份证件录入身份证号码并补全信息；保存后回到该网上申请点击“受理”。",
 	"online_supplemented": "补交的材料已提交，乡镇（街道）将重新审查。",
+	"verify_authorised":   "授权书已登记。",
+	"verify_ended":        "授权书已终止。",
+	"verify_requested":    "核对已完成，报告如下。",
+	"verify_rechecked":    "已按异议重新核对，新的报告如下。",
+	"verify_closed":       "核对任务已办结。",
+	"verify_imported":     "部门数据已导入，现为该来源的现行数据。",
+	"verify_batch":        "批量复核已开始，在后台进行；完成后刷新本页可看到结果，核对任务将分派到各乡镇（街道）。",
+	"verify_peer":         "协查请求已登记。",
+	"verify_answered":     "已答复协查请求。",
 }
 
 // Routes registers every page.
@@ -291,6 +300,7 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	s.caseRoutes(mux)
 	s.payrollRoutes(mux)
 	s.onlineRoutes(mux)
+	s.verifyRoutes(mux)
 }
 
 func cacheStatic(h http.Handler) http.Handler {

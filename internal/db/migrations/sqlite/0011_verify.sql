@@ -18,6 +18,7 @@ CREATE TABLE verify_extracts (
     imported_at TIMESTAMP NOT NULL
 );
 CREATE INDEX verify_extracts_source ON verify_extracts(source, provider, status);
+CREATE UNIQUE INDEX verify_extracts_current ON verify_extracts(source, provider) WHERE status = 'current';
 
 CREATE TABLE verify_imports (
     id          INTEGER PRIMARY KEY,

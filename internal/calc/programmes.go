@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"jiuzhu/internal/money"
+	"jiuzhu/internal/policy"
 )
 
 // tekun applies TK-01..TK-12 to each member: no capacity to work, no means of
@@ -398,6 +399,43 @@ func (x *evaluation) closeDisability() {
 	}
 }
 
+// PriceRate is the price-linkage subsidy per person and month for one
+// dibao standard (PL-02, PL-06).
+type PriceRate struct {
+	CPIOn, FoodOn   bool      // the index reached its threshold
+	CPIFen, FoodFen money.Fen // standard × rise, rounded to whole yuan
+	Index           string    // "cpi" or "food": the one paid; "" when neither triggers
+	PerPersonFen    money.Fen // after the multiplier and the minimum; 0 when neither triggers
+}
+
+// PriceRateOf computes the rate from year-on-year index rises in hundredths
+// of a percent: the higher triggering index times the standard, rounded to
+// whole yuan, times the multiplier, at least the minimum.
+func PriceRateOf(std money.Fen, cpiBP, foodBP int64, cpiT, foodT, mult policy.Ratio, minimum money.Fen) PriceRate {
+	var r PriceRate
+	r.CPIOn = cpiBP*cpiT.Den >= cpiT.Num*10000
+	r.FoodOn = foodBP*foodT.Den >= foodT.Num*10000
+	perPerson := func(bp int64) money.Fen { return money.Fen(int64(std) * bp / 10000).RoundYuan() }
+	if r.CPIOn {
+		r.CPIFen = perPerson(cpiBP)
+		r.PerPersonFen, r.Index = r.CPIFen, "cpi"
+	}
+	if r.FoodOn {
+		r.FoodFen = perPerson(foodBP)
+		if r.FoodFen > r.PerPersonFen {
+			r.PerPersonFen, r.Index = r.FoodFen, "food"
+		}
+	}
+	if r.Index == "" {
+		return r
+	}
+	if mult.Num != mult.Den {
+		r.PerPersonFen = mult.MulFen(r.PerPersonFen)
+	}
+	r.PerPersonFen = max(r.PerPersonFen, minimum)
+	return r
+}
+
 // priceSubsidy applies PL-01..PL-06: triggered by CPI or its food component
 // reaching the thresholds; per person the standard × the index rise, rounded
 // to whole yuan, the higher index when both trigger, times the multiplier.
@@ -409,36 +447,22 @@ func (x *evaluation) priceSubsidy() {
 		return
 	}
 	cpiT, foodT := x.ratio(pPriceCPI), x.ratio(pPriceFood)
-	// Index changes are in hundredths of a percent: rise = bp / 10 000.
-	cpiOn := p.cpiBP*cpiT.Den >= cpiT.Num*10000
-	foodOn := p.foodBP*foodT.Den >= foodT.Num*10000
 	cpiTh, foodTh := cpiT.Num*10000/cpiT.Den, foodT.Num*10000/foodT.Den
-	if !cpiOn && !foodOn {
+	rate := PriceRateOf(x.std, p.cpiBP, p.foodBP, cpiT, foodT, x.ratio(pPriceMultiplier), x.fen(pPriceMinimum))
+	if !rate.CPIOn && !rate.FoodOn {
 		x.say(rPriceNotTriggered, "", "", p.cpiBP, cpiTh, p.foodBP, foodTh)
 		return
 	}
-	perPerson := func(bp int64) money.Fen {
-		return money.Fen(int64(x.std) * bp / 10000).RoundYuan()
+	if rate.CPIOn {
+		x.say(rPriceTriggered, "", "居民消费价格指数", p.cpiBP, cpiTh, int64(rate.CPIFen), 0)
 	}
-	var per money.Fen
-	if cpiOn {
-		per = perPerson(p.cpiBP)
-		pr.Category = "cpi"
-		x.say(rPriceTriggered, "", "居民消费价格指数", p.cpiBP, cpiTh, int64(per), 0)
+	if rate.FoodOn {
+		x.say(rPriceTriggered, "", "食品价格指数", p.foodBP, foodTh, int64(rate.FoodFen), 0)
 	}
-	if foodOn {
-		food := perPerson(p.foodBP)
-		x.say(rPriceTriggered, "", "食品价格指数", p.foodBP, foodTh, int64(food), 0)
-		if food > per {
-			per, pr.Category = food, "food"
-		}
-	}
+	pr.Category = rate.Index
+	per := rate.PerPersonFen
 	if mult := x.ratio(pPriceMultiplier); mult.Num != mult.Den {
-		per = mult.MulFen(per)
 		x.say(rPriceMultiplied, "", mult.String(), int64(per), 0, 0, 0)
-	}
-	if minimum := x.fen(pPriceMinimum); per < minimum {
-		per = minimum
 	}
 	if x.trace {
 		x.stepFen("每人每月补贴", "", per)

@@ -39,6 +39,9 @@ type Service struct {
 	// stops the run there (tests inject crashes with it).
 	AfterBatch func(runID int64, batch int) error
 	Now        func() time.Time
+	// Params gives the price-linkage subsidy its thresholds and standards;
+	// without it no subsidy lines are made.
+	Params Params
 }
 
 // Run states.
@@ -144,7 +147,10 @@ func (s *Service) checkCounty(u *auth.User, county string) error {
 // region_code, programme, kind, slot, amount_fen and bank_account_id (the
 // beneficiary's newest active account) for the county whose 6-digit prefix is
 // the parameter county, with extra conditions on c (the cases row) ANDed in.
-// month and county are SQL expressions, usually placeholders.
+// month and county are SQL expressions, usually placeholders. In a month whose
+// run recorded a price-linkage rate (price.go), each covered entitlement adds
+// a price_subsidy line: the rate times the household's members for dibao,
+// the rate for a person's own entitlement.
 func EntitlementsSQL(month, county, extra string) string {
 	if extra != "" {
 		extra = " AND " + extra
@@ -164,7 +170,19 @@ func EntitlementsSQL(month, county, extra string) string {
 		AND c.pay_from <= ` + month + `
 		AND (c.state = 'approved' OR (c.state = 'closed' AND c.stop_from <> '' AND c.stop_from > ` + month + `))
 		AND (CASE WHEN c.programme = 'temporary' THEN c.amount_fen - c.advance_fen ELSE c.amount_fen END) > 0
-		AND (c.programme <> 'temporary' OR (SELECT COUNT(*) FROM payment_lines pl WHERE pl.case_id = c.id AND pl.kind = 'oneoff' AND pl.month <> ` + month + `) < c.stages)`
+		AND (c.programme <> 'temporary' OR (SELECT COUNT(*) FROM payment_lines pl WHERE pl.case_id = c.id AND pl.kind = 'oneoff' AND pl.month <> ` + month + `) < c.stages)
+	UNION ALL
+	SELECT c.id, c.applicant_id, c.household_id, c.region_code, 'price_subsidy', 'price', 0,
+		r.per_person_fen * CASE WHEN c.programme IN ('dibao', 'marginal')
+			THEN (SELECT COUNT(*) FROM persons p WHERE p.household_id = c.household_id AND p.status = 'active') ELSE 1 END,
+		(SELECT MAX(b.id) FROM bank_accounts b WHERE b.person_id = c.applicant_id AND b.active)
+	FROM cases c
+	JOIN households h ON h.id = c.household_id
+	JOIN payroll_runs pr ON pr.month = ` + month + ` AND SUBSTR(pr.county_code, 1, 6) = ` + county + `
+	JOIN payroll_price_rates r ON r.run_id = pr.id AND r.hukou = h.hukou AND r.programme = c.programme AND r.per_person_fen > 0
+	WHERE SUBSTR(c.region_code, 1, 6) = ` + county + ` AND c.decision = 'approved' AND c.purpose = 'application'` + extra + `
+		AND c.pay_from <= ` + month + `
+		AND (c.state = 'approved' OR (c.state = 'closed' AND c.stop_from <> '' AND c.stop_from > ` + month + `))`
 }
 
 // insertLinesSQL turns entitlements into lines of run $1 for month $2 and
@@ -320,6 +338,11 @@ func (s *Service) batch(ctx context.Context, id int64) (n int, done bool, err er
 			done = true
 			return nil
 		}
+		if r.Checkpoint == 0 && r.Batches == 0 {
+			if err := s.setPriceRates(ctx, tx, r); err != nil {
+				return err
+			}
+		}
 		c6 := county6(r.County)
 		var hi sql.NullInt64
 		if err := tx.QueryRowContext(ctx, `SELECT MAX(id) FROM (SELECT c.id FROM cases c WHERE SUBSTR(c.region_code, 1, 6) = $1 AND c.decision = 'approved'
@@ -442,6 +465,7 @@ func (s *Service) Rebuild(ctx context.Context, u *auth.User, id int64, version i
 			`DELETE FROM recovery_entries WHERE line_id IN (SELECT id FROM payment_lines WHERE run_id = $1)`,
 			`DELETE FROM payroll_exceptions WHERE run_id = $1`,
 			`DELETE FROM payment_lines WHERE run_id = $1`,
+			`DELETE FROM payroll_price_rates WHERE run_id = $1`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {
 				return fmt.Errorf("payroll: rebuild: %w", err)

@@ -122,7 +122,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 			v, err := a.Policy.Resolve(ctx, "dibao.approval.township_delegated", region, on)
 			return v.Bool, err
 		}}
-	a.Payroll = &payroll.Service{DB: d, Tree: tree, Keys: keys}
+	a.Payroll = &payroll.Service{DB: d, Tree: tree, Keys: keys, Params: a.Policy}
 	a.Online = &online.Service{DB: d, Keys: keys, Tree: tree, Casework: a.Casework}
 	a.Verify = &verify.Service{DB: d, Tree: tree, Keys: keys, Params: a.Policy, Calendar: a.Calendar, StoreDir: cfg.ExtractDir()}
 	return a, nil

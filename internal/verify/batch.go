@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"jiuzhu/internal/apperr"
@@ -165,36 +167,14 @@ func (s *Service) Batch(ctx context.Context, u *auth.User, opts BatchOptions) (*
 	}
 	sum.ScanSeconds = time.Since(scanStart).Seconds()
 	taskStart := time.Now()
-	byHousehold := map[int32][]found{}
-	for _, h := range res.hits {
-		ref := ix.refs[h.ref]
-		byHousehold[ref.hh] = append(byHousehold[ref.hh], found{Item: h.item, Member: int(ref.member), Ref: extracts[h.extract]})
-	}
 	for i, e := range extracts {
 		sum.Scanned += res.scanned[i]
 		sum.Matched += res.matched[i]
 		sum.Sources = append(sum.Sources, SourceCount{Label: e.Label(), DataDate: e.DataDate, Scanned: res.scanned[i], Matched: res.matched[i]})
 	}
-
-	// findings, by county
-	limits := s.newLimits(today)
-	perCounty := map[string][]pendingTask{}
-	for hi, items := range byHousehold {
-		h := hhs[hi]
-		county := region.Pad(h.Region[:6])
-		lim, err := limits.get(ctx, county, h.Hukou)
-		if err != nil {
-			return nil, err
-		}
-		_, findings := evaluate(h, items, lim)
-		for _, f := range findings {
-			perCounty[county] = append(perCounty[county], pendingTask{h: h, f: f, items: items})
-			for i, e := range extracts {
-				if slices.Contains(f.Sources, e.Label()) {
-					sum.Sources[i].Findings++
-				}
-			}
-		}
+	perCounty, err := s.findings(ctx, today, hhs, ix, res.hits, extracts, sum)
+	if err != nil {
+		return nil, err
 	}
 	counties := make([]string, 0, len(perCounty))
 	for c := range perCounty {
@@ -244,6 +224,71 @@ func (s *Service) Batch(ctx context.Context, u *auth.User, opts BatchOptions) (*
 	return sum, nil
 }
 
+// findings groups the hits by household (a counting sort on the household
+// index), applies the rules on every core and returns the findings by county.
+func (s *Service) findings(ctx context.Context, today time.Time, hhs []*household, ix *recipientIndex, hits []hit, extracts []extractRef, sum *BatchSummary) (map[string][]pendingTask, error) {
+	start := make([]int32, len(hhs)+1)
+	for _, h := range hits {
+		start[ix.refs[h.ref].hh+1]++
+	}
+	for i := 1; i < len(start); i++ {
+		start[i] += start[i-1]
+	}
+	grouped := make([]found, len(hits))
+	next := slices.Clone(start[:len(hhs)])
+	for _, h := range hits {
+		ref := ix.refs[h.ref]
+		grouped[next[ref.hh]] = found{Item: h.item, Member: int(ref.member), Ref: &extracts[h.extract]}
+		next[ref.hh]++
+	}
+	// the rule parameters, resolved once per county and hukou
+	limits := s.newLimits(today)
+	for hi, h := range hhs {
+		if start[hi] == start[hi+1] {
+			continue
+		}
+		if _, err := limits.get(ctx, region.Pad(h.Region[:6]), h.Hukou); err != nil {
+			return nil, err
+		}
+	}
+	labels := make([]string, len(extracts))
+	for i, e := range extracts {
+		labels[i] = e.Label()
+	}
+	workers := runtime.GOMAXPROCS(0)
+	parts := make([][]pendingTask, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for hi := w; hi < len(hhs); hi += workers {
+				items := grouped[start[hi]:start[hi+1]]
+				if len(items) == 0 {
+					continue
+				}
+				h := hhs[hi]
+				_, fs := evaluate(h, items, limits.m[region.Pad(h.Region[:6])+h.Hukou])
+				for _, f := range fs {
+					parts[w] = append(parts[w], pendingTask{h: h, f: f, items: items})
+				}
+			}
+		})
+	}
+	wg.Wait()
+	perCounty := map[string][]pendingTask{}
+	for _, part := range parts {
+		for _, t := range part {
+			county := region.Pad(t.h.Region[:6])
+			perCounty[county] = append(perCounty[county], t)
+			for i, l := range labels {
+				if slices.Contains(t.f.Sources, l) {
+					sum.Sources[i].Findings++
+				}
+			}
+		}
+	}
+	return perCounty, nil
+}
+
 type pendingTask struct {
 	h     *household
 	f     Finding
@@ -289,6 +334,32 @@ func (s *Service) writeTasks(ctx context.Context, batchID int64, county string, 
 		}
 		rows.Close()
 		now := s.now()
+		const cols = 9
+		var args []any
+		flush := func() error {
+			if len(args) == 0 {
+				return nil
+			}
+			var q strings.Builder
+			q.WriteString(`INSERT INTO verify_tasks (batch_id, household_id, region_code, county_code, case_id, kind, sources, evidence_enc, created_at) VALUES `)
+			for r := range len(args) / cols {
+				if r > 0 {
+					q.WriteByte(',')
+				}
+				q.WriteByte('(')
+				for c := range cols {
+					if c > 0 {
+						q.WriteByte(',')
+					}
+					fmt.Fprintf(&q, "$%d", r*cols+c+1)
+				}
+				q.WriteByte(')')
+			}
+			q.WriteString(` ON CONFLICT (batch_id, household_id, kind) DO NOTHING`)
+			_, err := tx.ExecContext(ctx, q.String(), args...)
+			args = args[:0]
+			return err
+		}
 		for _, t := range tasks {
 			if open[strconv.FormatInt(t.h.ID, 10)+t.f.Kind] {
 				carried++
@@ -306,11 +377,15 @@ func (s *Service) writeTasks(ctx context.Context, batchID int64, county string, 
 			if t.h.CaseID != 0 {
 				caseID = t.h.CaseID
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO verify_tasks (batch_id, household_id, region_code, county_code, case_id, kind, sources, evidence_enc, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (batch_id, household_id, kind) DO NOTHING`,
-				batchID, t.h.ID, t.h.Region, county, caseID, t.f.Kind, strings.Join(t.f.Sources, "、"), s.Keys.Seal(string(b)), now); err != nil {
-				return err
+			args = append(args, batchID, t.h.ID, t.h.Region, county, caseID, t.f.Kind, strings.Join(t.f.Sources, "、"), s.Keys.Seal(string(b)), now)
+			if len(args) == 200*cols {
+				if err := flush(); err != nil {
+					return err
+				}
 			}
+		}
+		if err := flush(); err != nil {
+			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE verify_batches SET checkpoint = $1 WHERE id = $2`, county, batchID)
 		return err

@@ -197,31 +197,24 @@ func insertImport(ctx context.Context, tx *sql.Tx, u *auth.User, in ImportInput,
 // every row against its columns. Layout errors end the reading; row errors
 // are collected into res.
 func parseExtract(src *Source, in ImportInput, dataDate time.Time, res *ImportResult) ([]record, error) {
-	rows, err := readTable(in.FileName, in.Body)
-	if err != nil {
-		return nil, err
-	}
-	if len(rows) == 0 {
-		return nil, errors.New("文件是空的")
-	}
-	cols, err := mapHeader(src, rows[0])
-	if err != nil {
-		return nil, err
-	}
-	res.Rows = len(rows) - 1
-	if res.Rows == 0 {
-		return nil, errors.New("文件只有表头，没有数据行")
-	}
-	recs := make([]record, 0, res.Rows)
-	seen := make(map[string]int, res.Rows)
+	var cols []Column
+	var recs []record
+	seen := map[string]int{}
 	bad := func(line int, col, msg string) {
 		if len(res.Errors) < maxReported {
 			res.Errors = append(res.Errors, RowError{Line: line, Column: col, Message: msg})
 		}
 	}
 	today := dataDate
-	for i, cells := range rows[1:] {
-		line := i + 2
+	header := true
+	err := eachRow(in.FileName, in.Body, func(line int, cells []string) error {
+		if header {
+			header = false
+			var err error
+			cols, err = mapHeader(src, cells)
+			return err
+		}
+		res.Rows++
 		row, rowBad := Row{}, false
 		for j, col := range cols {
 			v := ""
@@ -262,7 +255,7 @@ func parseExtract(src *Source, in ImportInput, dataDate time.Time, res *ImportRe
 		}
 		if rowBad {
 			res.BadRows++
-			continue
+			return nil
 		}
 		rec := record{id: row["id_number"], kind: src.Kind(row), date: row[src.Date]}
 		if src.Amount != "" {
@@ -280,6 +273,15 @@ func parseExtract(src *Source, in ImportInput, dataDate time.Time, res *ImportRe
 			}
 		}
 		recs = append(recs, rec)
+		return nil
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case header:
+		return nil, errors.New("文件是空的")
+	case res.Rows == 0:
+		return nil, errors.New("文件只有表头，没有数据行")
 	}
 	return recs, nil
 }
@@ -382,54 +384,62 @@ func mapHeader(src *Source, header []string) ([]Column, error) {
 	return cols, nil
 }
 
-// readTable reads an XLSX workbook's first sheet or a CSV file (UTF-8 or GBK,
-// which many departments' systems still write).
-func readTable(name string, body []byte) ([][]string, error) {
+// eachRow calls fn with every non-blank row of an XLSX workbook's first
+// sheet or of a CSV file (UTF-8 or GBK, which many departments' systems still
+// write) and its line number, reading a CSV as a stream. An error of fn ends
+// the reading.
+func eachRow(name string, body []byte, fn func(line int, cells []string) error) error {
+	blank := func(cells []string) bool { return strings.TrimSpace(strings.Join(cells, "")) == "" }
 	if bytes.HasPrefix(body, []byte("PK\x03\x04")) || strings.HasSuffix(strings.ToLower(name), ".xlsx") {
 		f, err := excelize.OpenReader(bytes.NewReader(body))
 		if err != nil {
-			return nil, errors.New("无法读取 Excel 文件：" + err.Error())
+			return errors.New("无法读取 Excel 文件：" + err.Error())
 		}
 		defer f.Close()
 		sheets := f.GetSheetList()
 		if len(sheets) == 0 {
-			return nil, errors.New("Excel 文件没有工作表")
+			return errors.New("Excel 文件没有工作表")
 		}
 		rows, err := f.GetRows(sheets[0])
 		if err != nil {
-			return nil, errors.New("无法读取 Excel 工作表：" + err.Error())
+			return errors.New("无法读取 Excel 工作表：" + err.Error())
 		}
-		for len(rows) > 0 && strings.TrimSpace(strings.Join(rows[len(rows)-1], "")) == "" {
-			rows = rows[:len(rows)-1]
+		for i, cells := range rows {
+			if !blank(cells) {
+				if err := fn(i+1, cells); err != nil {
+					return err
+				}
+			}
 		}
-		return rows, nil
+		return nil
 	}
 	body = bytes.TrimPrefix(body, []byte("\ufeff"))
 	if !utf8.Valid(body) {
 		dec, err := simplifiedchinese.GBK.NewDecoder().Bytes(body)
 		if err != nil {
-			return nil, errors.New("文件编码既不是 UTF-8 也不是 GBK")
+			return errors.New("文件编码既不是 UTF-8 也不是 GBK")
 		}
 		body = dec
 	}
 	r := csv.NewReader(bytes.NewReader(body))
 	r.FieldsPerRecord = -1
-	r.ReuseRecord = false
-	var rows [][]string
+	r.ReuseRecord = true
 	for {
-		rec, err := r.Read()
+		cells, err := r.Read()
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		if err != nil {
-			return nil, errors.New("CSV 格式错误：" + err.Error())
+			return errors.New("CSV 格式错误：" + err.Error())
 		}
-		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+		if blank(cells) {
 			continue
 		}
-		rows = append(rows, rec)
+		line, _ := r.FieldPos(0)
+		if err := fn(line, cells); err != nil {
+			return err
+		}
 	}
-	return rows, nil
 }
 
 // sealRecords hashes the ID numbers and seals the details on every core.

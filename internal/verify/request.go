@@ -186,7 +186,8 @@ func (s *Service) run(ctx context.Context, u *auth.User, in RequestInput, parent
 		rep.Members = append(rep.Members, MemberReport{PersonID: m.PersonID, Name: m.Name, IDMasked: m.IDMasked, Relation: m.Relation})
 	}
 	var items []found
-	for _, e := range extracts {
+	for ei := range extracts {
+		e := &extracts[ei]
 		got, err := s.files().lookup(e.Stored, hashes)
 		if err != nil {
 			return nil, fmt.Errorf("verify: %s: %w", e.Label(), err)

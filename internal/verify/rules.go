@@ -75,7 +75,7 @@ type member struct {
 type found struct {
 	Item
 	Member int // index in household.Members
-	Ref    extractRef
+	Ref    *extractRef
 }
 
 // Check is one threshold test of the rules (HD-08 "each threshold hit").

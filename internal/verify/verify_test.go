@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -599,5 +601,43 @@ func TestPeerRequestIsAnsweredFromTheExtracts(t *testing.T) {
 	}
 	if _, err := f.svc.AnswerPeer(ctx, county, pr.ID); err == nil {
 		t.Error("answered twice")
+	}
+}
+
+func TestFetchOverHTTPTakesTheImportPath(t *testing.T) {
+	f := newFixture(t, donghu)
+	p := f.households[0].Members[0]
+	body := f.csv("id_number,death_date", p.IDNumber+",2026-10-01")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer s3cret" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		if r.URL.Path == "/undated.csv" {
+			w.Write(body)
+			return
+		}
+		w.Header().Set("X-Data-Date", "2026-11-01")
+		w.Header().Set("Content-Disposition", `attachment; filename="funeral-202611.csv"`)
+		w.Write(body)
+	}))
+	defer srv.Close()
+	src := verify.HTTPSource{Source: "funeral", URL: srv.URL + "/extract", Token: "s3cret"}
+	res, err := f.svc.ImportFrom(ctx, f.dept, src)
+	if err != nil || res.Rows != 1 {
+		t.Fatalf("fetch: %v %+v", err, res)
+	}
+	var name, date string
+	f.d.QueryRowContext(ctx, `SELECT file_name, data_date FROM verify_extracts WHERE id = $1`, res.ExtractID).Scan(&name, &date)
+	if name != "funeral-202611.csv" || date != "2026-11-01" {
+		t.Errorf("stored as %q of %s", name, date)
+	}
+	for _, bad := range []verify.HTTPSource{
+		{Source: "funeral", URL: srv.URL + "/extract", Token: "wrong"},
+		{Source: "funeral", URL: srv.URL + "/undated.csv", Token: "s3cret"},
+	} {
+		if _, err := f.svc.ImportFrom(ctx, f.dept, bad); err == nil {
+			t.Errorf("%s with token %q was imported", bad.URL, bad.Token)
+		}
 	}
 }

@@ -8,13 +8,13 @@ func CheckDigit(body string) byte {
 }
 
 // Valid reports whether number (digits only) ends with a correct Luhn digit.
-func Valid(number string) bool {
+func Valid[T string | []byte](number T) bool {
 	return len(number) > 1 && luhnSum(number, 1)%10 == 0
 }
 
 // luhnSum doubles every second digit from the right, starting with the digit
 // at offset doubled (0 when the check digit is still to come, 1 when present).
-func luhnSum(s string, doubled int) int {
+func luhnSum[T string | []byte](s T, doubled int) int {
 	sum := 0
 	for i := len(s) - 1; i >= 0; i-- {
 		d := int(s[i] - '0')

@@ -142,8 +142,10 @@ func (f *lineFormatter) format(lines []fileLine, buf []byte) ([]byte, []int64, i
 	var invalid []int64
 	var n, total int64
 	var num [24]byte
+	var acct []byte
 	for _, fl := range lines {
-		acct, err := f.s.Keys.Open(fl.accEnc)
+		var err error
+		acct, err = f.s.Keys.AppendOpen(acct[:0], fl.accEnc)
 		if err != nil {
 			return nil, nil, 0, 0, fmt.Errorf("payroll: account of line %d: %w", fl.id, err)
 		}
@@ -157,7 +159,7 @@ func (f *lineFormatter) format(lines []fileLine, buf []byte) ([]byte, []int64, i
 			case "ref":
 				v = strconv.AppendInt(num[:0], fl.id, 10)
 			case "account":
-				v = []byte(acct)
+				v = acct
 			case "name":
 				v = f.enc.bytes(fl.name)
 			case "amount":

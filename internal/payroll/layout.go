@@ -167,7 +167,7 @@ func (s *Service) SetLayout(ctx context.Context, u *auth.User, l Layout) error {
 }
 
 // ValidAccount checks an account number against the layout.
-func (l *Layout) ValidAccount(acct string) bool {
+func (l *Layout) ValidAccount(acct []byte) bool {
 	if len(acct) < l.AccountMin || len(acct) > l.AccountMax {
 		return false
 	}

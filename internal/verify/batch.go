@@ -134,25 +134,14 @@ func (s *Service) Batch(ctx context.Context, u *auth.User, opts BatchOptions) (*
 	}
 
 	// the recipients
-	var hhs []*household
 	ix := newRecipientIndex(1 << 16)
 	today := s.now()
-	if err := s.loadHouseholds(ctx, 0, scope, today.Format(time.DateOnly), func(chunk []*household) error {
-		for _, h := range chunk {
-			n := int32(len(hhs))
-			hhs = append(hhs, h)
-			for mi, m := range h.Members {
-				if err := ix.add(m.Hash, n, int16(mi)); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}); err != nil {
+	rs, err := s.loadRecipients(ctx, scope, today.Format(time.DateOnly), ix)
+	if err != nil {
 		return nil, err
 	}
 	ix.finish()
-	sum.Households, sum.Persons = len(hhs), len(ix.refs)
+	sum.Households, sum.Persons = len(rs.hh), len(ix.refs)
 	sum.LoadSeconds = time.Since(start).Seconds()
 	scanStart := time.Now()
 
@@ -172,7 +161,7 @@ func (s *Service) Batch(ctx context.Context, u *auth.User, opts BatchOptions) (*
 		sum.Matched += res.matched[i]
 		sum.Sources = append(sum.Sources, SourceCount{Label: e.Label(), DataDate: e.DataDate, Scanned: res.scanned[i], Matched: res.matched[i]})
 	}
-	perCounty, err := s.findings(ctx, today, hhs, ix, res.hits, extracts, sum)
+	perCounty, err := s.findings(ctx, today, rs, ix, res.hits, extracts, sum)
 	if err != nil {
 		return nil, err
 	}
@@ -225,9 +214,10 @@ func (s *Service) Batch(ctx context.Context, u *auth.User, opts BatchOptions) (*
 }
 
 // findings groups the hits by household (a counting sort on the household
-// index), applies the rules on every core and returns the findings by county.
-func (s *Service) findings(ctx context.Context, today time.Time, hhs []*household, ix *recipientIndex, hits []hit, extracts []extractRef, sum *BatchSummary) (map[string][]pendingTask, error) {
-	start := make([]int32, len(hhs)+1)
+// index) and applies the rules on every core; households with findings are
+// evaluated again with their members' names, and returned by county.
+func (s *Service) findings(ctx context.Context, today time.Time, rs *recipients, ix *recipientIndex, hits []hit, extracts []extractRef, sum *BatchSummary) (map[string][]pendingTask, error) {
+	start := make([]int32, len(rs.hh)+1)
 	for _, h := range hits {
 		start[ix.refs[h.ref].hh+1]++
 	}
@@ -235,7 +225,7 @@ func (s *Service) findings(ctx context.Context, today time.Time, hhs []*househol
 		start[i] += start[i-1]
 	}
 	grouped := make([]found, len(hits))
-	next := slices.Clone(start[:len(hhs)])
+	next := slices.Clone(start[:len(rs.hh)])
 	for _, h := range hits {
 		ref := ix.refs[h.ref]
 		grouped[next[ref.hh]] = found{Item: h.item, Member: int(ref.member), Ref: &extracts[h.extract]}
@@ -243,44 +233,60 @@ func (s *Service) findings(ctx context.Context, today time.Time, hhs []*househol
 	}
 	// the rule parameters, resolved once per county and hukou
 	limits := s.newLimits(today)
-	for hi, h := range hhs {
+	limitsOf := func(h *household) Limits { return limits.m[region.Pad(h.Region[:6])+h.Hukou] }
+	for hi := range rs.hh {
 		if start[hi] == start[hi+1] {
 			continue
 		}
-		if _, err := limits.get(ctx, region.Pad(h.Region[:6]), h.Hukou); err != nil {
+		if _, err := limits.get(ctx, region.Pad(rs.hh[hi].region[:6]), rs.hh[hi].hukou); err != nil {
 			return nil, err
 		}
 	}
-	labels := make([]string, len(extracts))
-	for i, e := range extracts {
-		labels[i] = e.Label()
-	}
 	workers := runtime.GOMAXPROCS(0)
-	parts := make([][]pendingTask, workers)
+	flagged := make([][]int, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			for hi := w; hi < len(hhs); hi += workers {
+			for hi := w; hi < len(rs.hh); hi += workers {
 				items := grouped[start[hi]:start[hi+1]]
 				if len(items) == 0 {
 					continue
 				}
-				h := hhs[hi]
-				_, fs := evaluate(h, items, limits.m[region.Pad(h.Region[:6])+h.Hukou])
-				for _, f := range fs {
-					parts[w] = append(parts[w], pendingTask{h: h, f: f, items: items})
+				h := rs.household(hi, nil)
+				if _, fs := evaluate(h, items, limitsOf(h)); len(fs) > 0 {
+					flagged[w] = append(flagged[w], hi)
 				}
 			}
 		})
 	}
 	wg.Wait()
+	var with []int
+	for _, f := range flagged {
+		with = append(with, f...)
+	}
+	slices.Sort(with)
+	ids := make([]int64, len(with))
+	for i, hi := range with {
+		ids[i] = rs.hh[hi].id
+	}
+	names, err := s.memberNames(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	labels := make([]string, len(extracts))
+	for i, e := range extracts {
+		labels[i] = e.Label()
+	}
 	perCounty := map[string][]pendingTask{}
-	for _, part := range parts {
-		for _, t := range part {
-			county := region.Pad(t.h.Region[:6])
-			perCounty[county] = append(perCounty[county], t)
+	for _, hi := range with {
+		items := grouped[start[hi]:start[hi+1]]
+		h := rs.household(hi, names)
+		_, fs := evaluate(h, items, limitsOf(h))
+		county := region.Pad(h.Region[:6])
+		for _, f := range fs {
+			perCounty[county] = append(perCounty[county], pendingTask{h: h, f: f, items: items})
 			for i, l := range labels {
-				if slices.Contains(t.f.Sources, l) {
+				if slices.Contains(f.Sources, l) {
 					sum.Sources[i].Findings++
 				}
 			}

@@ -11,54 +11,20 @@ import (
 const RecipientCases = `SELECT household_id, MAX(id) AS case_id FROM cases
 	WHERE state = 'approved' AND decision = 'approved' GROUP BY household_id`
 
-const householdChunk = 5000
-
-// loadHouseholds calls fn with households and what the registry declares
-// of them, a chunk at a time in id order: every recipient household under
-// the scope prefix, or the one household only.
-func (s *Service) loadHouseholds(ctx context.Context, only int64, scope string, date string, fn func([]*household) error) error {
-	q := `SELECT h.id, h.hh_no, h.region_code, h.hukou, h.created_at, c.case_id FROM households h
-		JOIN (` + RecipientCases + `) c ON c.household_id = h.id WHERE h.region_code LIKE $1 ORDER BY h.id`
-	args := []any{scope + "%"}
-	if only != 0 {
-		q = `SELECT h.id, h.hh_no, h.region_code, h.hukou, h.created_at, COALESCE(c.case_id, 0) FROM households h
-			LEFT JOIN (` + RecipientCases + `) c ON c.household_id = h.id WHERE h.id = $1`
-		args = []any{only}
-	}
-	rows, err := s.DB.QueryContext(ctx, q, args...)
+// loadHousehold loads one household and what the registry declares of it.
+func (s *Service) loadHousehold(ctx context.Context, id int64, date string) (*household, error) {
+	h := &household{}
+	var created time.Time
+	err := s.DB.QueryRowContext(ctx, `SELECT h.id, h.hh_no, h.region_code, h.hukou, h.created_at, COALESCE(c.case_id, 0) FROM households h
+		LEFT JOIN (`+RecipientCases+`) c ON c.household_id = h.id WHERE h.id = $1`, id).Scan(&h.ID, &h.No, &h.Region, &h.Hukou, &created, &h.CaseID)
 	if err != nil {
-		return fmt.Errorf("verify: households: %w", err)
+		return nil, fmt.Errorf("verify: household %d: %w", id, err)
 	}
-	var all []*household
-	for rows.Next() {
-		h := &household{}
-		var created time.Time
-		if err := rows.Scan(&h.ID, &h.No, &h.Region, &h.Hukou, &created, &h.CaseID); err != nil {
-			rows.Close()
-			return err
-		}
-		h.CreatedOn = created.Format(time.DateOnly)
-		all = append(all, h)
+	h.CreatedOn = created.Format(time.DateOnly)
+	if err := s.declared(ctx, id, id, date, map[int64]*household{id: h}); err != nil {
+		return nil, err
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for len(all) > 0 {
-		chunk := all[:min(householdChunk, len(all))]
-		all = all[len(chunk):]
-		byID := make(map[int64]*household, len(chunk))
-		for _, h := range chunk {
-			byID[h.ID] = h
-		}
-		if err := s.declared(ctx, chunk[0].ID, chunk[len(chunk)-1].ID, date, byID); err != nil {
-			return err
-		}
-		if err := fn(chunk); err != nil {
-			return err
-		}
-	}
-	return nil
+	return h, nil
 }
 
 // declared fills in members, their latest incomes and the household assets
@@ -73,6 +39,7 @@ func (s *Service) declared(ctx context.Context, lo, hi int64, date string, byID 
 	for rows.Next() {
 		var m member
 		var hid int64
+		m.Incomes = noIncomes()
 		if err := rows.Scan(&m.PersonID, &hid, &m.Hash, &m.Name, &m.IDMasked, &m.Relation, &m.Birth); err != nil {
 			rows.Close()
 			return err
@@ -103,10 +70,7 @@ func (s *Service) declared(ctx context.Context, lo, hi int64, date string, byID 
 			return err
 		}
 		if m := person[pid]; m != nil {
-			if m.Incomes == nil {
-				m.Incomes = map[string]int64{}
-			}
-			m.Incomes[kind] = fen // ordered by since: the latest stays
+			m.Incomes.set(kind, fen) // ordered by since: the latest stays
 		}
 	}
 	rows.Close()

@@ -154,15 +154,9 @@ func (s *Service) run(ctx context.Context, u *auth.User, in RequestInput, parent
 		}
 	}
 	today := s.now()
-	var h *household
-	if err := s.loadHouseholds(ctx, in.HouseholdID, "", today.Format(time.DateOnly), func(c []*household) error {
-		h = c[0]
-		return nil
-	}); err != nil {
+	h, err := s.loadHousehold(ctx, in.HouseholdID, today.Format(time.DateOnly))
+	if err != nil {
 		return nil, err
-	}
-	if h == nil {
-		return nil, apperr.NotFound("家庭不存在")
 	}
 	auths, err := s.authorised(ctx, s.DB, h, today)
 	if err != nil {

@@ -68,7 +68,40 @@ type member struct {
 	IDMasked string
 	Relation string
 	Birth    string
-	Incomes  map[string]int64 // latest monthly fen per kind
+	Incomes  declaredIncomes
+}
+
+// declaredKinds are the incomes the rules compare with department data.
+var declaredKinds = [...]string{KindPension, KindBasicPension, KindUnemployment, "wage", "business"}
+
+// declaredIncomes holds a member's latest declared monthly income per
+// declaredKinds entry, -1 where none is declared.
+type declaredIncomes [len(declaredKinds)]int64
+
+func noIncomes() declaredIncomes {
+	var d declaredIncomes
+	for i := range d {
+		d[i] = -1
+	}
+	return d
+}
+
+// get returns the declared amount (0 when none) and whether one is declared.
+func (d *declaredIncomes) get(kind string) (int64, bool) {
+	for i, k := range declaredKinds {
+		if k == kind {
+			return max(d[i], 0), d[i] >= 0
+		}
+	}
+	return 0, false
+}
+
+func (d *declaredIncomes) set(kind string, fen int64) {
+	for i, k := range declaredKinds {
+		if k == kind {
+			d[i] = fen
+		}
+	}
 }
 
 // found is a department item with where it came from.
@@ -176,7 +209,7 @@ func evaluate(h *household, items []found, lim Limits) ([]Check, []Finding) {
 		}
 		checks = append(checks, Check{Rule: "business_capital", Label: "认缴出资", Member: m.Name, Value: yuan(capital),
 			Limit: yuan(lim.BusinessCapital), Hit: capital >= lim.BusinessCapital, Param: "dibao.assets.business_capital_limit"})
-		if _, declared := m.Incomes["business"]; !declared {
+		if _, declared := m.Incomes.get("business"); !declared {
 			findings = append(findings, Finding{Kind: FindBusiness, Member: m.Name, PersonID: m.PersonID, Sources: sources(fs),
 				Text: fmt.Sprintf("%s：登记市场主体 %d 户、认缴出资 %s，未申报经营收入", m.Name, len(fs), yuan(capital))})
 		}
@@ -209,7 +242,7 @@ func evaluate(h *household, items []found, lim Limits) ([]Check, []Finding) {
 			for _, f := range fs {
 				monthly += f.AmountFen
 			}
-			declared := m.Incomes[kind]
+			declared, _ := m.Incomes.get(kind)
 			if monthly > declared+tolerance(declared, incomeToleranceFen) {
 				findings = append(findings, Finding{Kind: FindIncome, Member: m.Name, PersonID: m.PersonID, Sources: sources(fs),
 					Text: fmt.Sprintf("%s：%s每月 %s，申报 %s", m.Name, KindLabels[kind], yuan(monthly), yuan(declared))})
@@ -222,7 +255,9 @@ func evaluate(h *household, items []found, lim Limits) ([]Check, []Finding) {
 		for _, f := range fs {
 			yearly = max(yearly, f.AmountFen)
 		}
-		declared := m.Incomes["wage"] + m.Incomes["business"]
+		wage, _ := m.Incomes.get("wage")
+		business, _ := m.Incomes.get("business")
+		declared := wage + business
 		if yearly/12 > declared*3/2+50000 {
 			findings = append(findings, Finding{Kind: FindIncome, Member: m.Name, PersonID: m.PersonID, Sources: sources(fs),
 				Text: fmt.Sprintf("%s：年度综合所得 %s，申报工资和经营收入每月 %s", m.Name, yuan(yearly), yuan(declared))})
@@ -236,7 +271,7 @@ func evaluate(h *household, items []found, lim Limits) ([]Check, []Finding) {
 	}
 	for mi, fs := range employed {
 		m := h.Members[mi]
-		if _, ok := m.Incomes["wage"]; !ok {
+		if _, ok := m.Incomes.get("wage"); !ok {
 			findings = append(findings, Finding{Kind: FindEmployment, Member: m.Name, PersonID: m.PersonID, Sources: sources(fs),
 				Text: fmt.Sprintf("%s：有在职参保或公积金缴存记录，未申报工资收入", m.Name)})
 		}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"jiuzhu/internal/apperr"
 	"jiuzhu/internal/auth"
 	"jiuzhu/internal/payroll"
 )
@@ -45,6 +46,14 @@ func (a *API) payrollRoutes(mux *http.ServeMux) {
 		files, err := a.Payroll.PrepareBankFiles(r.Context(), user(r), id)
 		return map[string]any{"bank_files": files}, err
 	})))
+	mux.Handle("GET /api/v1/payroll/runs/{id}/price-rates", a.auth(auth.PayrollRead, a.withID(http.StatusOK, func(r *http.Request, id int64) (any, error) {
+		rates, err := a.Payroll.PriceRates(r.Context(), user(r), id)
+		if rates == nil {
+			rates = []payroll.PriceRate{}
+		}
+		return map[string]any{"price_rates": rates}, err
+	})))
+	a.priceRoutes(mux)
 	mux.Handle("GET /api/v1/payroll/bank-files/{id}", a.auth(auth.PayrollRun, func(w http.ResponseWriter, r *http.Request) {
 		id, err := pathID(r, "id")
 		if err != nil {
@@ -160,6 +169,63 @@ func (a *API) payrollRoutes(mux *http.ServeMux) {
 	}
 	mux.Handle("POST /api/v1/payroll/recoveries/{id}/writeoff/decision", a.auth(auth.PayrollApprove, withBody(a, http.StatusOK, func(r *http.Request, id int64, in *decideIn) (any, error) {
 		return a.Payroll.DecideWriteOff(r.Context(), user(r), id, in.Approve)
+	})))
+}
+
+// priceIndexView is an entered index with its rises also as percentages,
+// the unit the index is entered in.
+type priceIndexView struct {
+	payroll.PriceIndex
+	CPIPct  float64 `json:"cpi_pct"`
+	FoodPct float64 `json:"food_pct"`
+}
+
+func viewPriceIndex(p payroll.PriceIndex) priceIndexView {
+	return priceIndexView{p, float64(p.CPIBP) / 100, float64(p.FoodBP) / 100}
+}
+
+// priceRoutes: the province's monthly price indices, which decide the
+// price-linkage subsidy of the following month's runs. The payroll offices
+// read them, and so do the policy offices; payroll decides who enters them
+// (PolicySchedule at province level).
+func (a *API) priceRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /api/v1/payroll/prices", a.auth("", func(w http.ResponseWriter, r *http.Request) {
+		if u := user(r); !u.Can(auth.PayrollRead) && !u.Can(auth.PolicySchedule) {
+			writeError(w, apperr.Forbidden("您的角色没有此项操作权限"))
+			return
+		}
+		a.answer(w, r, http.StatusOK, func() (any, error) {
+			list, err := a.Payroll.PriceIndices(r.Context())
+			out := []priceIndexView{}
+			for _, p := range list {
+				out = append(out, viewPriceIndex(p))
+			}
+			return map[string]any{"indices": out}, err
+		})
+	}))
+	type priceIn struct {
+		Month      string   `json:"month"`
+		CPIPct     *float64 `json:"cpi_pct"`
+		FoodPct    *float64 `json:"food_pct"`
+		ReleasedOn string   `json:"released_on"`
+	}
+	mux.Handle("POST /api/v1/payroll/prices", a.auth(auth.PolicySchedule, withBody(a, http.StatusCreated, func(r *http.Request, _ int64, in *priceIn) (any, error) {
+		if in.CPIPct == nil {
+			return nil, apperr.Invalid("cpi_pct", "required", "请填写 CPI 同比涨幅（百分数，例如 3.6）")
+		}
+		if in.FoodPct == nil {
+			return nil, apperr.Invalid("food_pct", "required", "请填写食品价格同比涨幅（百分数，例如 2.0）")
+		}
+		p, err := a.Payroll.EnterPriceIndex(r.Context(), user(r), in.Month, *in.CPIPct, *in.FoodPct, in.ReleasedOn)
+		if e, ok := apperr.As(err); ok && (e.Field == "cpi" || e.Field == "food") {
+			named := *e // the service names its inputs cpi and food; the body calls them cpi_pct and food_pct
+			named.Field += "_pct"
+			return nil, &named
+		}
+		if err != nil {
+			return nil, err
+		}
+		return viewPriceIndex(*p), nil
 	})))
 }
 

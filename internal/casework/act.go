@@ -216,6 +216,9 @@ func (s *Service) Act(ctx context.Context, u *auth.User, caseID int64, a Action)
 		}
 		data["investigators"], data["visited_on"], data["neighbours"], data["findings"], data["photos"], data["support_mode"] =
 			inv, a.VisitedOn, a.Neighbours, a.Findings, a.Photos, a.SupportMode
+		if cs.Programme == "tekun" {
+			next.Kind = a.SupportMode // centralised or dispersed: statistics count them apart (TJ-03)
+		}
 		if a.Action != ActCountyVisit {
 			st, _ := nextStep()
 			if err := enter(st); err != nil {
@@ -432,10 +435,10 @@ func (s *Service) Act(ctx context.Context, u *auth.User, caseID int64, a Action)
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE cases SET state=$1, due_on=$2, complaint=$3, spot_check=$4, special=$5, notice_from=$6, notice_to=$7,
 			amount_fen=$8, advance_fen=$9, decision=$10, decided_on=$11, pay_from=$12, assessment=$13, missing=$14, version=version+1, updated_at=$15,
-			review_cycle=$18, next_review_on=$19, outcome=$20, prev_amount_fen=$21, exit_months=$22, stop_from=$23, referral=$24, delegated=$25, stages=$26
+			review_cycle=$18, next_review_on=$19, outcome=$20, prev_amount_fen=$21, exit_months=$22, stop_from=$23, referral=$24, delegated=$25, stages=$26, kind=$27
 			WHERE id=$16 AND version=$17`, next.State, next.DueOn, next.Complaint, next.SpotCheck, next.Special, next.NoticeFrom, next.NoticeTo,
 			next.AmountFen, next.AdvanceFen, next.Decision, next.DecidedOn, next.PayFrom, assessment, missing, time.Now().UTC(), cs.ID, cs.Version,
-			next.ReviewCycle, next.NextReviewOn, next.Outcome, next.PrevAmountFen, next.ExitMonths, next.StopFrom, next.Referral, next.Delegated, next.Stages)
+			next.ReviewCycle, next.NextReviewOn, next.Outcome, next.PrevAmountFen, next.ExitMonths, next.StopFrom, next.Referral, next.Delegated, next.Stages, next.Kind)
 		if err != nil {
 			return fmt.Errorf("casework: update case: %w", err)
 		}

@@ -32,7 +32,7 @@ commands:
   audit     audit verify: check the whole hash chain of the audit log
   calc      evaluate one JSON situation: jiuzhu calc [FILE|-]
   simulate  a reform simulation over the registry
-  payroll   monthly payroll: run, check, bankfiles, reconcile, status
+  payroll   monthly payroll: run, check, bankfiles, reconcile, status, prices
   verify    economic verification: import extracts, fetch, batch re-check, layouts
   bench     run a benchmark: jiuzhu bench registry|calc [-db URL] [-scale F]
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"jiuzhu/internal/auth"
+	"jiuzhu/internal/calendar"
 	"jiuzhu/internal/demo"
 	"jiuzhu/internal/gen"
 	"jiuzhu/internal/payroll"
@@ -26,6 +27,11 @@ const payrollUsage = `usage:
   jiuzhu payroll bankfiles -as USER -run ID -out DIR              prepare and write one file per bank
   jiuzhu payroll reconcile -as USER -file F [-bankfile ID]        import a bank's return file
   jiuzhu payroll status -as USER -run ID                          totals and reconciliation
+  jiuzhu payroll prices -as USER [-month YYYY-MM -cpi PCT -food PCT -released YYYY-MM-DD]
+                                                                  list the price indices; with -cpi, enter (or correct)
+                                                                  a month's CPI and food year-on-year rises in percent,
+                                                                  e.g. -cpi 3.6 -food 2.0 (province PolicySchedule users);
+                                                                  they decide the price subsidy of the next month's runs
 USER is an existing account whose role and region allow the step (maker and checker must differ).`
 
 func payrollCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -45,6 +51,9 @@ func payrollCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	out := fs.String("out", ".", "folder for bank files")
 	file := fs.String("file", "", "return file")
 	bankFile := fs.Int64("bankfile", 0, "bank file id (default: from the JZ<id> in the file name)")
+	cpi := fs.Float64("cpi", 0, "prices: CPI year-on-year rise in percent (e.g. 3.6); given, the index is entered")
+	food := fs.Float64("food", 0, "prices: food price year-on-year rise in percent (e.g. 2.0)")
+	released := fs.String("released", "", "prices: release date of the index, YYYY-MM-DD")
 	cfg, err := settings(fs)(args[1:])
 	if err != nil {
 		return err
@@ -141,6 +150,39 @@ func payrollCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return nil
 	case "status":
 		return printReview(ctx, stdout, svc, u, *runID)
+	case "prices":
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		if given["cpi"] || given["food"] || given["released"] {
+			var missing []string
+			for _, n := range []string{"month", "cpi", "food", "released"} {
+				if !given[n] {
+					missing = append(missing, "-"+n)
+				}
+			}
+			if len(missing) > 0 {
+				return fmt.Errorf("payroll prices: entering an index needs %s", strings.Join(missing, ", "))
+			}
+			p, err := svc.EnterPriceIndex(ctx, u, *month, *cpi, *food, *released)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "price index %s entered: CPI %s, food %s, released %s; used by the %s runs\n", p.Month, bpPct(p.CPIBP), bpPct(p.FoodBP), p.ReleasedOn, nextMonth(p.Month))
+		}
+		list, err := svc.PriceIndices(ctx)
+		if err != nil {
+			return err
+		}
+		if len(list) == 0 {
+			fmt.Fprintln(stdout, "no price indices entered: runs pay no price subsidy")
+			return nil
+		}
+		fmt.Fprintf(stdout, "%-8s %8s %8s  %-10s  %-7s  %s\n", "month", "CPI", "food", "released", "runs", "entered by")
+		for _, p := range list {
+			fmt.Fprintf(stdout, "%-8s %8s %8s  %-10s  %-7s  %s %s\n", p.Month, bpPct(p.CPIBP), bpPct(p.FoodBP), p.ReleasedOn, nextMonth(p.Month), p.EnteredBy,
+				p.EnteredAt.In(calendar.China).Format("2006-01-02 15:04"))
+		}
+		return nil
 	}
 	return errors.New(payrollUsage)
 }
@@ -171,6 +213,24 @@ func printReview(ctx context.Context, w io.Writer, svc *payroll.Service, u *auth
 		fmt.Fprintf(w, "  %s: %d\n", payroll.StatusLabel(st), n)
 	}
 	return nil
+}
+
+// bpPct shows hundredths of a percent as a percentage: 360 → "3.60%".
+func bpPct(bp int64) string {
+	sign := ""
+	if bp < 0 {
+		sign, bp = "-", -bp
+	}
+	return fmt.Sprintf("%s%d.%02d%%", sign, bp/100, bp%100)
+}
+
+// nextMonth is the payroll month that uses month m's index.
+func nextMonth(m string) string {
+	t, err := time.Parse("2006-01", m)
+	if err != nil {
+		return m
+	}
+	return t.AddDate(0, 1, 0).Format("2006-01")
 }
 
 func yuanS(fen int64) string { return fmt.Sprintf("%d.%02d", fen/100, fen%100) }

@@ -94,7 +94,7 @@ var monthRe = regexp.MustCompile(`^20[0-9]{2}-(0[1-9]|1[0-2])$`)
 
 func checkMonth(m string) error {
 	if !monthRe.MatchString(m) {
-		return apperr.Invalid("month", "invalid_month", "发放月份格式应为 YYYY-MM，例如 2026-03")
+		return apperr.Invalid("month", "invalid_month", "月份格式应为 YYYY-MM，例如 2026-03")
 	}
 	return nil
 }

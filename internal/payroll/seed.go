@@ -84,11 +84,11 @@ func SeedEntitlements(ctx context.Context, d *db.DB, tree *region.Tree, opts gen
 	decided := now.Format(time.DateOnly)
 	type row = []any
 	var cases []row
-	add := func(h *gen.Household, hid, pid int64, programme string, amount int64) {
+	add := func(h *gen.Household, hid, pid int64, programme, kind string, amount int64) {
 		st.Cases++
 		st.MonthFen += amount
 		id := base + st.Cases
-		cases = append(cases, row{id, "SEED" + strconv.FormatInt(id, 10), programme, "2021", "", hid, pid, h.Region, "door", "approved",
+		cases = append(cases, row{id, "SEED" + strconv.FormatInt(id, 10), programme, "2021", kind, hid, pid, h.Region, "door", "approved",
 			decided, amount, "approved", decided, payFrom, 1, now, now})
 	}
 	for h, err := range g.All(ctx) {
@@ -110,24 +110,24 @@ func SeedEntitlements(ctx context.Context, d *db.DB, tree *region.Tree, opts gen
 			if h.Hukou == "urban" {
 				per = seedDibaoUrban
 			}
-			add(h, rec.id, rec.persons[0], "dibao", per*int64(covered))
+			add(h, rec.id, rec.persons[0], "dibao", "", per*int64(covered))
 		}
 		for i, p := range h.Members {
 			pid := rec.persons[i]
 			switch {
 			case p.Programmes&gen.TekunCentralised != 0:
-				add(h, rec.id, pid, "tekun", seedTekunCentral)
+				add(h, rec.id, pid, "tekun", "centralised", seedTekunCentral)
 			case p.Programmes&gen.TekunDispersed != 0:
-				add(h, rec.id, pid, "tekun", seedTekunDisp)
+				add(h, rec.id, pid, "tekun", "dispersed", seedTekunDisp)
 			}
 			if p.Programmes&gen.Orphan != 0 {
-				add(h, rec.id, pid, "orphan", seedOrphan)
+				add(h, rec.id, pid, "orphan", "", seedOrphan)
 			}
 			if p.Programmes&gen.DisabilityLiving != 0 {
-				add(h, rec.id, pid, "disability_living", seedDisability)
+				add(h, rec.id, pid, "disability_living", "", seedDisability)
 			}
 			if p.Programmes&gen.DisabilityCare != 0 {
-				add(h, rec.id, pid, "disability_care", seedDisability)
+				add(h, rec.id, pid, "disability_care", "", seedDisability)
 			}
 		}
 	}
@@ -162,7 +162,7 @@ func SeedEntitlements(ctx context.Context, d *db.DB, tree *region.Tree, opts gen
 }
 
 // SeedDemo allocates a year of funds per seeded programme and county with 5%
-// headroom, and a reserve fund of 20,000 yuan per township, for the demo.
+// headroom (and for a price-linkage subsidy), and a reserve fund of 20,000 yuan per township, for the demo.
 func SeedDemo(ctx context.Context, d *db.DB, tree *region.Tree, counties []string, year int) error {
 	now := time.Now().UTC()
 	for _, c := range counties {
@@ -184,7 +184,15 @@ func SeedDemo(ctx context.Context, d *db.DB, tree *region.Tree, counties []strin
 			as = append(as, a)
 		}
 		rows.Close()
-		as = append(as, alloc{PurchasedServices, total / 100})
+		// the price-linkage subsidy, should prices rise: a twentieth of the
+		// dibao and extreme-poverty funds
+		var covered int64
+		for _, a := range as {
+			if a.p == "dibao" || a.p == "tekun" {
+				covered += a.a
+			}
+		}
+		as = append(as, alloc{"price_subsidy", covered / 20}, alloc{PurchasedServices, total / 100})
 		for _, a := range as {
 			if _, err := d.ExecContext(ctx, `INSERT INTO fund_allocations (county_code, programme, year, amount_fen, reference, username, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
 				c, a.p, year, a.a, "演示资金下达", "system", now); err != nil {

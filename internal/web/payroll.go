@@ -25,6 +25,8 @@ func (s *Server) payrollRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /payroll/bank-files/{id}", s.auth(auth.PayrollRun, s.payrollBankFile))
 	mux.Handle("POST /payroll/bank-files/{id}/return", s.auth(auth.PayrollRun, s.payrollReturn))
 	mux.Handle("GET /payroll/ledgers", s.auth(auth.PayrollRead, s.payrollLedgers))
+	mux.Handle("GET /payroll/prices", s.auth("", s.payrollPrices)) // PayrollRead or PolicySchedule, checked there
+	mux.Handle("POST /payroll/prices", s.auth(auth.PolicySchedule, s.payrollPriceEnter))
 }
 
 type payrollHomeData struct {
@@ -65,9 +67,13 @@ type payrollRunData struct {
 	ReconRows []reconRow
 	Report    *payroll.ReturnReport
 	Townships []*region.Region
+	Prices    []priceRateRow
 	CanCheck  bool
 	CanRun    bool
 }
+
+// Programme names a payroll programme, the price subsidy included.
+func (payrollRunData) Programme(p string) string { return payroll.ProgrammeLabel(p) }
 
 func (s *Server) payrollRun(w http.ResponseWriter, r *http.Request) {
 	s.payrollRunRender(w, r, nil, nil)
@@ -88,6 +94,9 @@ func (s *Server) payrollRunRender(w http.ResponseWriter, r *http.Request, rep *p
 		err = lerr
 	}
 	if d.Recon, lerr = s.Payroll.Reconcile(r.Context(), u, id); lerr != nil && err == nil {
+		err = lerr
+	}
+	if d.Prices, lerr = s.priceRates(r, id); lerr != nil && err == nil {
 		err = lerr
 	}
 	if d.Recon != nil {

@@ -29,6 +29,7 @@ import (
 	"jiuzhu/internal/policy/policydb"
 	"jiuzhu/internal/region"
 	"jiuzhu/internal/registry"
+	"jiuzhu/internal/stats"
 	"jiuzhu/internal/verify"
 )
 
@@ -50,6 +51,7 @@ type Server struct {
 	Payroll  *payroll.Service
 	Online   *online.Service // the citizen's online applications
 	Verify   *verify.Service
+	Stats    *stats.Service
 	Calendar *calendar.Calendar
 	Tree     *region.Tree
 	Secure   bool // Secure cookies
@@ -129,10 +131,17 @@ func funcs(tree *region.Tree) template.FuncMap {
 		},
 		"selfCareLevel": func(items []string) string { return registry.SelfCareLevel(len(items)) },
 		"age":           func(p *registry.Person) int { return p.Age(todayCST()) },
-		"programme":     casework.ProgrammeLabel,
-		"actionLabel":   casework.ActionLabel,
-		"stateName":     casework.StateName,
-		"inc":           func(i int) int { return i + 1 },
+		"programme": func(p string) string {
+			// casework names what can be applied for; payroll also pays the
+			// price subsidy and purchased services
+			if l := casework.ProgrammeLabel(p); l != p {
+				return l
+			}
+			return payroll.ProgrammeLabel(p)
+		},
+		"actionLabel": casework.ActionLabel,
+		"stateName":   casework.StateName,
+		"inc":         func(i int) int { return i + 1 },
 		"officeName": func(level int) string {
 			return map[int]string{4: "乡镇（街道）", 5: "村（社区）", 3: "县级"}[level]
 		},

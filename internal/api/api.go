@@ -25,6 +25,7 @@ import (
 	"jiuzhu/internal/policy/policydb"
 	"jiuzhu/internal/region"
 	"jiuzhu/internal/registry"
+	"jiuzhu/internal/stats"
 	"jiuzhu/internal/verify"
 )
 
@@ -40,6 +41,7 @@ type API struct {
 	Payroll  *payroll.Service
 	Online   *online.Service
 	Verify   *verify.Service
+	Stats    *stats.Service
 }
 
 // Routes registers every endpoint on mux.

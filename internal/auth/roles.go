@@ -39,6 +39,14 @@ const (
 	VerifyImport  Permission = "verify:import"
 	VerifyBatch   Permission = "verify:batch"
 	VerifyTasks   Permission = "verify:tasks"
+	// InstitutionRead sees support institutions, placements and office
+	// capacity in scope; InstitutionWrite registers and edits institutions,
+	// rates and inspects them, admits and discharges residents and records
+	// office staffing.
+	InstitutionRead  Permission = "institution:read"
+	InstitutionWrite Permission = "institution:write"
+	// StatsRead sees the statistics and dashboards of the user's region.
+	StatsRead Permission = "stats:read"
 )
 
 // Role is one of the jobs of DESIGN.md §1.
@@ -68,15 +76,15 @@ type RoleInfo struct {
 // Roles lists every role in the order the UI offers them.
 var Roles = []RoleInfo{
 	{VillageAssistant, "村（社区）协理员", []int{region.Village}, []Permission{RegistryRead, RegistryWrite, CaseRead, CaseAct}},
-	{TownshipCaseworker, "乡镇（街道）经办人", []int{region.Township}, []Permission{RegistryRead, RegistryWrite, RegistryReveal, CaseRead, CaseAct, VerifyRequest, VerifyTasks}},
-	{TownshipReviewer, "乡镇（街道）审核人", []int{region.Township}, []Permission{RegistryRead, RegistryWrite, RegistryReveal, CaseRead, CaseAct, PayrollRead, PayrollReserve, VerifyRequest, VerifyTasks}},
-	{CountyApprover, "县级审批人", []int{region.County}, []Permission{RegistryRead, RegistryReveal, CaseRead, CaseAct, PayrollRead, PayrollRun, PayrollApprove, VerifyRequest, VerifyTasks}},
-	{CountyFinance, "县级资金审核人", []int{region.County}, []Permission{RegistryRead, CaseRead, PayrollRead, PayrollApprove, PayrollLedger}},
+	{TownshipCaseworker, "乡镇（街道）经办人", []int{region.Township}, []Permission{RegistryRead, RegistryWrite, RegistryReveal, CaseRead, CaseAct, VerifyRequest, VerifyTasks, InstitutionRead}},
+	{TownshipReviewer, "乡镇（街道）审核人", []int{region.Township}, []Permission{RegistryRead, RegistryWrite, RegistryReveal, CaseRead, CaseAct, PayrollRead, PayrollReserve, VerifyRequest, VerifyTasks, InstitutionRead, StatsRead}},
+	{CountyApprover, "县级审批人", []int{region.County}, []Permission{RegistryRead, RegistryReveal, CaseRead, CaseAct, PayrollRead, PayrollRun, PayrollApprove, VerifyRequest, VerifyTasks, InstitutionRead, InstitutionWrite, StatsRead}},
+	{CountyFinance, "县级资金审核人", []int{region.County}, []Permission{RegistryRead, CaseRead, PayrollRead, PayrollApprove, PayrollLedger, StatsRead}},
 	{VerificationOfficer, "核对中心核对员", []int{region.Province, region.City, region.County}, []Permission{RegistryRead, RegistryReveal, CaseRead, VerifyRequest, VerifyImport, VerifyBatch, VerifyTasks}},
-	{Supervisor, "市/省级监管人员", []int{region.Province, region.City}, []Permission{RegistryRead, CaseRead, PolicySchedule, PolicyApprove, PayrollRead}},
+	{Supervisor, "市/省级监管人员", []int{region.Province, region.City}, []Permission{RegistryRead, CaseRead, PolicySchedule, PolicyApprove, PayrollRead, InstitutionRead, InstitutionWrite, StatsRead}},
 	{DepartmentOfficer, "部门数据专员", []int{region.Province, region.City, region.County}, []Permission{VerifyImport}},
-	{Auditor, "审计/纪检人员", []int{region.Province, region.City, region.County}, []Permission{RegistryRead, AuditRead, CaseRead, PayrollRead}},
-	{Admin, "系统管理员", []int{region.Province, region.City, region.County, region.Township}, []Permission{UserAdmin, RegistryRead, AuditRead, PolicySchedule, PolicyApprove}},
+	{Auditor, "审计/纪检人员", []int{region.Province, region.City, region.County}, []Permission{RegistryRead, AuditRead, CaseRead, PayrollRead, InstitutionRead, StatsRead}},
+	{Admin, "系统管理员", []int{region.Province, region.City, region.County, region.Township}, []Permission{UserAdmin, RegistryRead, AuditRead, PolicySchedule, PolicyApprove, InstitutionRead, InstitutionWrite, StatsRead}},
 }
 
 // Info returns a role's description.

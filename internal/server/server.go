@@ -32,6 +32,7 @@ import (
 	"jiuzhu/internal/policy/policydb"
 	"jiuzhu/internal/region"
 	"jiuzhu/internal/registry"
+	"jiuzhu/internal/stats"
 	"jiuzhu/internal/verify"
 	"jiuzhu/internal/web"
 )
@@ -49,6 +50,7 @@ type App struct {
 	Payroll  *payroll.Service
 	Online   *online.Service // the citizen's online channel
 	Verify   *verify.Service
+	Stats    *stats.Service
 	// Calendar is the live working-day calendar: the embedded notices plus the
 	// years administrators entered.
 	Calendar *calendar.Calendar
@@ -124,6 +126,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		}}
 	a.Payroll = &payroll.Service{DB: d, Tree: tree, Keys: keys, Params: a.Policy}
 	a.Online = &online.Service{DB: d, Keys: keys, Tree: tree, Casework: a.Casework}
+	a.Stats = &stats.Service{DB: d, Tree: tree, Params: a.Policy}
 	a.Verify = &verify.Service{DB: d, Tree: tree, Keys: keys, Params: a.Policy, Calendar: a.Calendar, StoreDir: cfg.ExtractDir()}
 	return a, nil
 }
@@ -154,12 +157,12 @@ func (a *App) EnsureAdmin(ctx context.Context) (string, error) {
 // Handler returns the whole HTTP surface.
 func (a *App) Handler() (http.Handler, error) {
 	mux := http.NewServeMux()
-	w, err := web.New(&web.Server{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Payroll: a.Payroll, Online: a.Online, Verify: a.Verify, Calendar: a.Calendar, Tree: a.Tree, Secure: a.Cfg.SecureCookies, Demo: a.Cfg.Demo, Log: a.Log})
+	w, err := web.New(&web.Server{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Payroll: a.Payroll, Online: a.Online, Verify: a.Verify, Stats: a.Stats, Calendar: a.Calendar, Tree: a.Tree, Secure: a.Cfg.SecureCookies, Demo: a.Cfg.Demo, Log: a.Log})
 	if err != nil {
 		return nil, err
 	}
 	w.Routes(mux)
-	(&api.API{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Payroll: a.Payroll, Online: a.Online, Verify: a.Verify, Tree: a.Tree, DB: a.DB, Log: a.Log}).Routes(mux)
+	(&api.API{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Payroll: a.Payroll, Online: a.Online, Verify: a.Verify, Stats: a.Stats, Tree: a.Tree, DB: a.DB, Log: a.Log}).Routes(mux)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

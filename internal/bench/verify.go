@@ -13,7 +13,6 @@ import (
 	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -22,10 +21,8 @@ import (
 	"jiuzhu/internal/crypt"
 	"jiuzhu/internal/db"
 	"jiuzhu/internal/gen"
-	"jiuzhu/internal/payroll"
 	"jiuzhu/internal/policy"
 	"jiuzhu/internal/policy/policydb"
-	"jiuzhu/internal/region"
 	"jiuzhu/internal/verify"
 )
 
@@ -33,29 +30,6 @@ import (
 // at scale against its department extracts, and the same matching done by
 // PostgreSQL (COPY the extracts into a table, join on the ID hash).
 func Verify(ctx context.Context, w io.Writer, dbURL string, scale float64) error {
-	if !strings.HasPrefix(dbURL, "postgres://") && !strings.HasPrefix(dbURL, "postgresql://") {
-		return errors.New("bench verify: needs a PostgreSQL database (-db postgres://...): the baseline is PostgreSQL's COPY and join")
-	}
-	url, drop, err := db.Scratch(ctx, dbURL, "bench_verify")
-	if err != nil {
-		return err
-	}
-	defer drop()
-	d, err := db.Open(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if _, err := d.Migrate(ctx); err != nil {
-		return err
-	}
-	tree, err := region.Load()
-	if err != nil {
-		return err
-	}
-	if _, err := tree.Store(ctx, d); err != nil {
-		return err
-	}
 	tmp, err := os.MkdirTemp("", "jiuzhu-bench-verify-")
 	if err != nil {
 		return err
@@ -66,17 +40,14 @@ func Verify(ctx context.Context, w io.Writer, dbURL string, scale float64) error
 		return err
 	}
 	now := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
-	opts := gen.Options{Scale: scale, Seed: 1, Now: now}
-
 	t0 := time.Now()
-	st, err := gen.Load(ctx, d, tree, keys, opts)
+	p, err := newProvince(ctx, "verify", dbURL, scale, keys, now)
 	if err != nil {
 		return err
 	}
-	if _, err := payroll.SeedEntitlements(ctx, d, tree, opts, "2026-01"); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "registry: %d households, %d persons, entitlements seeded in %.1f s\n", st.Households, st.Persons, time.Since(t0).Seconds())
+	defer p.Close()
+	d, tree, opts := p.DB, p.Tree, p.Opts
+	fmt.Fprintf(w, "registry: %d households, %d persons, entitlements seeded in %.1f s\n", p.Registry.Households, p.Registry.Persons, time.Since(t0).Seconds())
 	t0 = time.Now()
 	raw := filepath.Join(tmp, "raw")
 	xs, err := gen.WriteExtracts(ctx, raw, tree, opts, gen.ExtractOptions{})

@@ -102,7 +102,7 @@ func genCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: jiuzhu bench registry|calc|casework|payroll|verify [-db postgres://...] [-scale F]")
+		return errors.New("usage: jiuzhu bench registry|calc|casework|payroll|verify|stats [-db postgres://...] [-scale F]")
 	}
 	name, rest := args[0], args[1:]
 	switch name {
@@ -144,8 +144,17 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		return bench.Verify(ctx, stdout, *dbURL, *scale)
+	case "stats":
+		fs := flag.NewFlagSet("bench stats", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		dbURL := fs.String("db", "", "PostgreSQL URL (the bench works in its own schema and drops it)")
+		scale := fs.Float64("scale", 0.02, "size: 1 = the province as in the 2019 report")
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		return bench.Stats(ctx, stdout, *dbURL, *scale)
 	}
-	return fmt.Errorf("bench: unknown benchmark %q (registry, calc, casework, payroll, verify)", name)
+	return fmt.Errorf("bench: unknown benchmark %q (registry, calc, casework, payroll, verify, stats)", name)
 }
 
 // loadDemoData fills the two demo counties once, on an empty registry.

@@ -45,11 +45,19 @@ type cached struct {
 
 const cacheFor = 10 * time.Minute
 
-func (s *Service) now() time.Time {
+// Today is the service's clock (Now, when set, for tests).
+func (s *Service) Today() time.Time {
 	if s.Now != nil {
 		return s.Now()
 	}
 	return time.Now()
+}
+
+// LastClosedMonth is the latest month statistics can be counted for: the
+// month before the current one in China ("2026-10" during November 2026).
+func (s *Service) LastClosedMonth() string {
+	t := s.Today().In(calendar.China)
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -1, 0).Format("2006-01")
 }
 
 // Figures are one region's numbers for a period. Counts of the stock are at
@@ -166,7 +174,7 @@ func (s *Service) ParsePeriod(p string) (Period, error) {
 	default:
 		return per, apperr.Invalid("period", "bad_period", "统计期应为月份（如 2026-03）或季度（如 2026Q1）")
 	}
-	current := s.now().In(calendar.China).Format("2006-01")
+	current := s.Today().In(calendar.China).Format("2006-01")
 	if last := per.Months[len(per.Months)-1]; last >= current {
 		return per, apperr.Invalid("period", "period_open", "统计期 "+p+" 尚未结束，数据尚未关账，不能统计")
 	}
@@ -221,7 +229,7 @@ func (s *Service) Table(ctx context.Context, u *auth.User, regionCode, period st
 // figures computes (or takes from the cache) every region's figures.
 func (s *Service) figures(ctx context.Context, per Period) (map[string]*Figures, error) {
 	s.mu.Lock()
-	if c, ok := s.cache[per.Key]; ok && s.now().Sub(c.at) < cacheFor {
+	if c, ok := s.cache[per.Key]; ok && s.Today().Sub(c.at) < cacheFor {
 		s.mu.Unlock()
 		return c.figs, nil
 	}
@@ -234,7 +242,7 @@ func (s *Service) figures(ctx context.Context, per Period) (map[string]*Figures,
 	if s.cache == nil {
 		s.cache = map[string]cached{}
 	}
-	s.cache[per.Key] = cached{at: s.now(), figs: figs}
+	s.cache[per.Key] = cached{at: s.Today(), figs: figs}
 	s.mu.Unlock()
 	return figs, nil
 }

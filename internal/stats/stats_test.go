@@ -128,7 +128,7 @@ func TestMonthlyFiguresFromTheRecords(t *testing.T) {
 	// refusals
 	township := &auth.User{Username: "xiang", Role: auth.TownshipCaseworker, Region: feb.Children[0].Region}
 	for _, c := range []struct {
-		u            *auth.User
+		u           *auth.User
 		region, per string
 		code        string
 	}{

@@ -3,9 +3,11 @@ package verify
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -34,65 +36,105 @@ type recipientMember struct {
 }
 
 // loadRecipients reads the recipient households under scope and adds every
-// member's ID hash to ix.
+// member's ID hash to ix. The four tables are read at once, each by its own
+// connection, and merged in memory.
 func (s *Service) loadRecipients(ctx context.Context, scope, date string, ix *recipientIndex) (*recipients, error) {
 	rs := &recipients{}
-	rows, err := s.DB.QueryContext(ctx, `SELECT h.id, h.region_code, h.hukou, h.created_at, c.case_id FROM households h
-		JOIN (`+RecipientCases+`) c ON c.household_id = h.id WHERE h.region_code LIKE $1 ORDER BY h.id`, scope+"%")
-	if err != nil {
+	type memberRow struct {
+		hid, pid int64
+		hash     string
+	}
+	type incomeRow struct {
+		pid  int64
+		kind string
+		fen  int64
+	}
+	type assetRow struct {
+		hid  int64
+		kind string
+		fen  int64
+	}
+	var members []memberRow
+	var incomes []incomeRow
+	var assets []assetRow
+	kinds := "'" + strings.Join(declaredKinds[:], "', '") + "'"
+	reads := []func() error{
+		func() error {
+			return s.each(ctx, func(scan func(...any) error) error {
+				var h recipientHH
+				var created time.Time
+				if err := scan(&h.id, &h.region, &h.hukou, &created, &h.caseID); err != nil {
+					return err
+				}
+				h.createdOn = created.Format(time.DateOnly)
+				rs.hh = append(rs.hh, h)
+				return nil
+			}, `SELECT h.id, h.region_code, h.hukou, h.created_at, c.case_id FROM households h
+				JOIN (`+RecipientCases+`) c ON c.household_id = h.id WHERE h.region_code LIKE $1 ORDER BY h.id`, scope+"%")
+		},
+		func() error {
+			return s.each(ctx, func(scan func(...any) error) error {
+				var m memberRow
+				if err := scan(&m.hid, &m.pid, &m.hash); err != nil {
+					return err
+				}
+				members = append(members, m)
+				return nil
+			}, `SELECT p.household_id, p.id, p.id_hmac FROM persons p JOIN households h ON h.id = p.household_id
+				WHERE p.status = 'active' AND h.region_code LIKE $1 ORDER BY p.household_id, p.id`, scope+"%")
+		},
+		func() error {
+			return s.each(ctx, func(scan func(...any) error) error {
+				var in incomeRow
+				if err := scan(&in.pid, &in.kind, &in.fen); err != nil {
+					return err
+				}
+				incomes = append(incomes, in)
+				return nil
+			}, `SELECT person_id, kind, monthly_fen FROM person_incomes WHERE since <= $1 AND kind IN (`+kinds+`) ORDER BY person_id, kind, since, id`, date)
+		},
+		func() error {
+			return s.each(ctx, func(scan func(...any) error) error {
+				var a assetRow
+				if err := scan(&a.hid, &a.kind, &a.fen); err != nil {
+					return err
+				}
+				assets = append(assets, a)
+				return nil
+			}, `SELECT household_id, kind, value_fen FROM household_assets WHERE kind IN ('vehicle', 'house', 'deposit', 'securities', 'fund', 'commercial_insurance')`)
+		},
+	}
+	errs := make([]error, len(reads))
+	var wg sync.WaitGroup
+	for i, read := range reads {
+		wg.Go(func() { errs[i] = read() })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("verify: recipients: %w", err)
 	}
-	for rows.Next() {
-		var h recipientHH
-		var created time.Time
-		if err := rows.Scan(&h.id, &h.region, &h.hukou, &created, &h.caseID); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		h.createdOn = created.Format(time.DateOnly)
-		rs.hh = append(rs.hh, h)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
 
-	// members, in household order
-	rows, err = s.DB.QueryContext(ctx, `SELECT p.household_id, p.id, p.id_hmac FROM persons p JOIN households h ON h.id = p.household_id
-		WHERE p.status = 'active' AND h.region_code LIKE $1 ORDER BY p.household_id, p.id`, scope+"%")
-	if err != nil {
-		return nil, fmt.Errorf("verify: recipient members: %w", err)
-	}
+	// members, merged into the households (both in household order)
 	hi := 0
 	for i := range rs.hh {
 		rs.hh[i].first = -1
 	}
-	for rows.Next() {
-		var hid, pid int64
-		var hash string
-		if err := rows.Scan(&hid, &pid, &hash); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		for hi < len(rs.hh) && rs.hh[hi].id < hid {
+	for _, m := range members {
+		for hi < len(rs.hh) && rs.hh[hi].id < m.hid {
 			hi++
 		}
-		if hi == len(rs.hh) || rs.hh[hi].id != hid {
+		if hi == len(rs.hh) || rs.hh[hi].id != m.hid {
 			continue // a household receiving nothing
 		}
 		if rs.hh[hi].first < 0 {
 			rs.hh[hi].first = int32(len(rs.members))
 		}
-		if err := ix.add(hash, int32(hi), int16(int32(len(rs.members))-rs.hh[hi].first)); err != nil {
-			rows.Close()
+		if err := ix.add(m.hash, int32(hi), int16(int32(len(rs.members))-rs.hh[hi].first)); err != nil {
 			return nil, err
 		}
-		rs.members = append(rs.members, recipientMember{personID: pid, incomes: noIncomes()})
+		rs.members = append(rs.members, recipientMember{personID: m.pid, incomes: noIncomes()})
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
+	members = nil
 	// a household without active members keeps an empty range
 	next := int32(len(rs.members))
 	for i := len(rs.hh) - 1; i >= 0; i-- {
@@ -102,68 +144,49 @@ func (s *Service) loadRecipients(ctx context.Context, scope, date string, ix *re
 		next = rs.hh[i].first
 	}
 
-	// declared incomes, the latest per kind, found by person id
-	byPerson := make([]int64, len(rs.members))
-	for i, m := range rs.members {
-		byPerson[i] = m.personID
-	}
+	// declared incomes, the latest per kind (rows come oldest first), by person id
 	order := make([]int32, len(rs.members))
 	for i := range order {
 		order[i] = int32(i)
 	}
-	slices.SortFunc(order, func(a, b int32) int { return cmp.Compare(byPerson[a], byPerson[b]) })
-	sortedIDs := make([]int64, len(order))
-	for i, o := range order {
-		sortedIDs[i] = byPerson[o]
-	}
-	kinds := "'" + strings.Join(declaredKinds[:], "', '") + "'"
-	rows, err = s.DB.QueryContext(ctx, `SELECT person_id, kind, monthly_fen FROM person_incomes WHERE since <= $1 AND kind IN (`+kinds+`)
-		ORDER BY person_id, kind, since, id`, date)
-	if err != nil {
-		return nil, fmt.Errorf("verify: recipient incomes: %w", err)
-	}
-	for rows.Next() {
-		var pid, fen int64
-		var kind string
-		if err := rows.Scan(&pid, &kind, &fen); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if i, ok := slices.BinarySearch(sortedIDs, pid); ok {
-			rs.members[order[i]].incomes.set(kind, fen)
+	slices.SortFunc(order, func(a, b int32) int { return cmp.Compare(rs.members[a].personID, rs.members[b].personID) })
+	for _, in := range incomes {
+		i, ok := slices.BinarySearchFunc(order, in.pid, func(o int32, pid int64) int { return cmp.Compare(rs.members[o].personID, pid) })
+		if ok {
+			rs.members[order[i]].incomes.set(in.kind, in.fen)
 		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-
 	// declared assets
-	rows, err = s.DB.QueryContext(ctx, `SELECT household_id, kind, value_fen FROM household_assets WHERE kind IN ('vehicle', 'house', 'deposit', 'securities', 'fund', 'commercial_insurance')`)
-	if err != nil {
-		return nil, fmt.Errorf("verify: recipient assets: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var hid, fen int64
-		var kind string
-		if err := rows.Scan(&hid, &kind, &fen); err != nil {
-			return nil, err
-		}
-		i, ok := slices.BinarySearchFunc(rs.hh, hid, func(h recipientHH, id int64) int { return cmp.Compare(h.id, id) })
+	for _, a := range assets {
+		i, ok := slices.BinarySearchFunc(rs.hh, a.hid, func(h recipientHH, id int64) int { return cmp.Compare(h.id, id) })
 		if !ok {
 			continue
 		}
-		switch h := &rs.hh[i]; kind {
+		switch h := &rs.hh[i]; a.kind {
 		case "vehicle":
 			h.vehicles++
 		case "house":
 			h.houses++
 		default:
-			h.financial += fen
+			h.financial += a.fen
 		}
 	}
-	return rs, rows.Err()
+	return rs, nil
+}
+
+// each runs a query and calls fn with a scanner for every row.
+func (s *Service) each(ctx context.Context, fn func(scan func(...any) error) error, query string, args ...any) error {
+	rows, err := s.DB.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // household builds the rules' view of household i, with member names when

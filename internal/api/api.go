@@ -76,6 +76,9 @@ func (a *API) Routes(mux *http.ServeMux) {
 	a.payrollRoutes(mux)
 	a.onlineRoutes(mux)
 	a.verifyRoutes(mux)
+	a.importRoutes(mux)
+	a.statsRoutes(mux)
+	a.institutionRoutes(mux)
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apperr.Error{Status: http.StatusNotFound, Code: "no_such_endpoint", Message: "接口不存在：" + r.Method + " " + r.URL.Path})
 	}))

@@ -12,6 +12,7 @@ import (
 	"jiuzhu/internal/bench"
 	"jiuzhu/internal/demo"
 	"jiuzhu/internal/gen"
+	"jiuzhu/internal/institution"
 	"jiuzhu/internal/payroll"
 	"jiuzhu/internal/region"
 	"jiuzhu/internal/server"
@@ -178,6 +179,9 @@ func loadDemoData(ctx context.Context, app *server.App, stdout io.Writer) error 
 	}
 	if err := seedVerifyDemo(ctx, app, opts, stdout); err != nil {
 		return err
+	}
+	if err := institution.SeedDemo(ctx, app.DB, app.Tree, demo.Counties); err != nil {
+		return fmt.Errorf("demo institutions: %w", err)
 	}
 	// open applications are a nicety: a date the calendar cannot count from
 	// (a year whose holidays are not entered yet) must not stop the start

@@ -244,6 +244,9 @@ func seedPayrollDemo(ctx context.Context, app *server.App, _ gen.Stats, stdout i
 	if err != nil {
 		return fmt.Errorf("demo entitlements: %w", err)
 	}
+	if err := demo.SpreadHistory(ctx, app.DB, now); err != nil {
+		return fmt.Errorf("demo history: %w", err)
+	}
 	if err := payroll.SeedDemo(ctx, app.DB, app.Tree, demo.Counties, now.Year()); err != nil {
 		return fmt.Errorf("demo funds: %w", err)
 	}

@@ -4,6 +4,7 @@ package demo
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -38,6 +39,7 @@ func Seed(ctx context.Context, svc *auth.Service, tree *region.Tree) ([]Account,
 	}{
 		{"demo.admin", "演示省管理员", auth.Admin, tree.Root.Code},
 		{"demo.countyadmin", "演示县管理员", auth.Admin, rural},
+		{"demo.province", "演示省级监管", auth.Supervisor, tree.Root.Code},
 		{"demo.supervisor", "演示市级监管", auth.Supervisor, "360100000000"},
 		{"demo.county", "演示县级审批", auth.CountyApprover, rural},
 		{"demo.finance", "演示县级资金审核", auth.CountyFinance, rural},
@@ -148,4 +150,48 @@ func byName(ctx context.Context, d *db.DB, svc *auth.Service, username string) (
 		return nil, fmt.Errorf("demo: account %s: %w", username, err)
 	}
 	return svc.ByID(ctx, id)
+}
+
+// SpreadHistory gives the seeded entitlements a past: each starts paying in
+// one of the last 24 months, and some have stopped since, so the demo's
+// statistics and dashboards show additions, removals and trends. Only a
+// household that keeps another entitlement loses one, so the recipients (and
+// what a verification batch of the demo finds) stay the same.
+func SpreadHistory(ctx context.Context, d *db.DB, now time.Time) error {
+	rows, err := d.QueryContext(ctx, `SELECT id, household_id FROM cases WHERE decision = 'approved' AND state = 'approved' AND programme <> 'temporary' ORDER BY household_id, id`)
+	if err != nil {
+		return err
+	}
+	type entitlement struct{ id, household int64 }
+	var es []entitlement
+	for rows.Next() {
+		var e entitlement
+		if err := rows.Scan(&e.id, &e.household); err != nil {
+			rows.Close()
+			return err
+		}
+		es = append(es, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	month := func(back int64) string {
+		return time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -int(back), 0).Format("2006-01")
+	}
+	return d.Tx(ctx, func(tx *sql.Tx) error {
+		for i, e := range es {
+			start := e.id*7919%24 + 1
+			if _, err := tx.ExecContext(ctx, `UPDATE cases SET pay_from = $1 WHERE id = $2`, month(start), e.id); err != nil {
+				return err
+			}
+			// the household's first entitlement stops when another follows it
+			if start > 2 && i+1 < len(es) && es[i+1].household == e.household && (i == 0 || es[i-1].household != e.household) && e.id%3 == 0 {
+				if _, err := tx.ExecContext(ctx, `UPDATE cases SET state = 'closed', stop_from = $1 WHERE id = $2`, month(e.id*31%(start-1)+1), e.id); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }

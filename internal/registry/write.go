@@ -17,9 +17,26 @@ import (
 	"jiuzhu/internal/region"
 )
 
+// recordFunc writes what one change leaves behind in its transaction: record
+// (history row and audit entry) for a single change, history alone for the
+// changes of an import, which audits the whole file once.
+type recordFunc func(ctx context.Context, tx *sql.Tx, c Caller, hhID, personID int64, reg, op, reason string, before, after any) error
+
 // record writes the history row and the audit entry of one change, in the
 // change's transaction.
 func (s *Service) record(ctx context.Context, tx *sql.Tx, c Caller, hhID, personID int64, reg, op, reason string, before, after any) error {
+	if err := s.history(ctx, tx, c, hhID, personID, reg, op, reason, before, after); err != nil {
+		return err
+	}
+	obj, id := "household", fmt.Sprint(hhID)
+	if personID != 0 {
+		obj, id = "person", fmt.Sprint(personID)
+	}
+	return audit.Append(ctx, tx, c.Actor(), "registry."+op, obj, id, reg, map[string]any{"household": hhID, "reason": reason, "before": before, "after": after})
+}
+
+// history writes the dated history row of one change, in its transaction.
+func (s *Service) history(ctx context.Context, tx *sql.Tx, c Caller, hhID, personID int64, reg, op, reason string, before, after any) error {
 	a := c.Actor()
 	var pid any
 	if personID != 0 {
@@ -38,11 +55,7 @@ func (s *Service) record(ctx context.Context, tx *sql.Tx, c Caller, hhID, person
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`, s.now(), uid, a.Username, hid, pid, reg, op, reason, b, af); err != nil {
 		return fmt.Errorf("registry: history: %w", err)
 	}
-	obj, id := "household", fmt.Sprint(hhID)
-	if personID != 0 {
-		obj, id = "person", fmt.Sprint(personID)
-	}
-	return audit.Append(ctx, tx, a, "registry."+op, obj, id, reg, map[string]any{"household": hhID, "reason": reason, "before": before, "after": after})
+	return nil
 }
 
 func needReason(reason string) (string, error) {
@@ -119,15 +132,13 @@ func (s *Service) CreateHousehold(ctx context.Context, c Caller, in HouseholdInp
 		}
 		h = &Household{No: no, Region: r.Code, RegionName: s.Tree.FullName(r.Code), Hukou: in.Hukou,
 			Address: in.Address, Phone: in.Phone, Status: "active", Version: 1, CreatedAt: now, UpdatedAt: now}
-		err = tx.QueryRowContext(ctx, `INSERT INTO households (hh_no, region_code, hukou, address, phone, status, version, created_at, updated_at)
-			VALUES ($1,$2,$3,$4,$5,'active',1,$6,$6) RETURNING id`, h.No, h.Region, h.Hukou, h.Address, h.Phone, now).Scan(&h.ID)
-		if err != nil {
+		if err := insertHousehold(ctx, tx, h); err != nil {
 			return fmt.Errorf("registry: create household: %w", err)
 		}
 		if err := s.record(ctx, tx, c, h.ID, 0, h.Region, "household.create", reason, nil, h); err != nil {
 			return err
 		}
-		p, err := s.attachPerson(ctx, tx, c, h, in.Head, id, reason)
+		p, err := s.attachPerson(ctx, tx, c, h, in.Head, id, reason, s.record)
 		if err != nil {
 			return err
 		}
@@ -138,6 +149,12 @@ func (s *Service) CreateHousehold(ctx context.Context, c Caller, in HouseholdInp
 		return nil, err
 	}
 	return h, nil
+}
+
+// insertHousehold inserts a new active household at version 1 and sets its id.
+func insertHousehold(ctx context.Context, tx *sql.Tx, h *Household) error {
+	return tx.QueryRowContext(ctx, `INSERT INTO households (hh_no, region_code, hukou, address, phone, status, version, created_at, updated_at)
+		VALUES ($1,$2,$3,$4,$5,'active',1,$6,$6) RETURNING id`, h.No, h.Region, h.Hukou, h.Address, h.Phone, h.CreatedAt).Scan(&h.ID)
 }
 
 // nextHouseholdNo numbers households per village: the village code and a
@@ -161,7 +178,8 @@ func (s *Service) nextHouseholdNo(ctx context.Context, tx *sql.Tx, village strin
 
 // attachPerson inserts a person into a household, or re-attaches a registered
 // person who belongs to no household. A person can be in one household only.
-func (s *Service) attachPerson(ctx context.Context, tx *sql.Tx, c Caller, h *Household, in PersonInput, id idcard.ID, reason string) (*Person, error) {
+// rec leaves the change's trace (s.record, or s.history inside an import).
+func (s *Service) attachPerson(ctx context.Context, tx *sql.Tx, c Caller, h *Household, in PersonInput, id idcard.ID, reason string, rec recordFunc) (*Person, error) {
 	hash := s.Keys.Hash(id.Number)
 	mask, _ := selfCareMask(in.SelfCareFailed)
 	var existingID, existingHH sql.NullInt64
@@ -205,7 +223,7 @@ func (s *Service) attachPerson(ctx context.Context, tx *sql.Tx, c Caller, h *Hou
 	if err != nil {
 		return nil, fmt.Errorf("registry: insert person: %w", err)
 	}
-	if err := s.record(ctx, tx, c, h.ID, p.ID, h.Region, op, reason, nil, p); err != nil {
+	if err := rec(ctx, tx, c, h.ID, p.ID, h.Region, op, reason, nil, p); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -295,7 +313,7 @@ func (s *Service) AddMember(ctx context.Context, c Caller, hhID int64, hhVersion
 		if err != nil {
 			return err
 		}
-		p, err = s.attachPerson(ctx, tx, c, h, in, id, reason)
+		p, err = s.attachPerson(ctx, tx, c, h, in, id, reason, s.record)
 		return err
 	})
 	return p, err
@@ -463,8 +481,7 @@ func (s *Service) Split(ctx context.Context, c Caller, hhID int64, hhVersion int
 		}
 		nh = &Household{No: no, Region: h.Region, RegionName: h.RegionName, Hukou: h.Hukou, Address: strings.TrimSpace(address),
 			Phone: h.Phone, Status: "active", Version: 1, CreatedAt: now, UpdatedAt: now}
-		if err := tx.QueryRowContext(ctx, `INSERT INTO households (hh_no, region_code, hukou, address, phone, status, version, created_at, updated_at)
-			VALUES ($1,$2,$3,$4,$5,'active',1,$6,$6) RETURNING id`, nh.No, nh.Region, nh.Hukou, nh.Address, nh.Phone, now).Scan(&nh.ID); err != nil {
+		if err := insertHousehold(ctx, tx, nh); err != nil {
 			return fmt.Errorf("registry: split: %w", err)
 		}
 		for id := range moving {

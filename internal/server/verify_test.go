@@ -516,9 +516,11 @@ func TestVerifyPages(t *testing.T) {
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		var running int
+		// the batch row appears when the background work starts: wait for it to be done
+		var done, running int
+		e.app.DB.QueryRow(`SELECT COUNT(*) FROM verify_batches WHERE status = 'done'`).Scan(&done)
 		e.app.DB.QueryRow(`SELECT COUNT(*) FROM verify_batches WHERE status <> 'done'`).Scan(&running)
-		if running == 0 {
+		if done > 0 && running == 0 {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -310,6 +310,9 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	s.payrollRoutes(mux)
 	s.onlineRoutes(mux)
 	s.verifyRoutes(mux)
+	s.importRoutes(mux)
+	s.statsRoutes(mux)
+	s.institutionRoutes(mux)
 }
 
 func cacheStatic(h http.Handler) http.Handler {

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -54,20 +55,8 @@ func TestBrowserRegistryPath(t *testing.T) {
 	}
 
 	bctx := newBrowser(t, path)
-	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(bctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text %s: %v", sel, err)
-		}
-		return s
-	}
+	tb := &tab{t: t, ctx: bctx}
+	run, text := tb.do, tb.text
 
 	run("login", chromedp.Navigate(e.srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#username")),
 		chromedp.SendKeys(chromedp.CSS("#username"), "case_a"), chromedp.SendKeys(chromedp.CSS("#password"), pw),
@@ -135,6 +124,42 @@ func newBrowser(t *testing.T, path string) context.Context {
 
 // shot saves a screenshot when JIUZHU_SCREENSHOTS names a folder, so a person
 // can look at what the test saw.
+// tab is one browser of a test: steps that fail the test (with a screenshot
+// when JIUZHU_SCREENSHOTS is set), an element's text, and logging in.
+type tab struct {
+	t    *testing.T
+	ctx  context.Context
+	name string // who uses it, for the messages and the screenshot
+}
+
+func (b *tab) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		shot(b.t, b.ctx, "fail-"+cmp.Or(b.name, what))
+		if b.name != "" {
+			what += " as " + b.name
+		}
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func (b *tab) text(sel string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("text %s: %v", sel, err)
+	}
+	return s
+}
+
+// login signs user in at base and waits for wait on the page that follows.
+func (b *tab) login(base, user, wait string) {
+	b.t.Helper()
+	b.do("login "+user, chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.CSS("#username")),
+		chromedp.SendKeys(chromedp.CSS("#username"), user), chromedp.SendKeys(chromedp.CSS("#password"), pw),
+		chromedp.Click(chromedp.CSS("#login")), chromedp.WaitVisible(chromedp.CSS(wait)))
+}
+
 func shot(t *testing.T, ctx context.Context, name string) {
 	dir := os.Getenv("JIUZHU_SCREENSHOTS")
 	if dir == "" {
@@ -158,26 +183,10 @@ func TestBrowserCasework(t *testing.T) {
 	tokA := e.login("case_a")
 	hA, pA, _ := e.household(tokA, villageA, 11)
 	bctx := newBrowser(t, path)
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(bctx, steps...); err != nil {
-			shot(t, bctx, "fail-"+what)
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text %s: %v", sel, err)
-		}
-		return s
-	}
-	login := func(user string) {
-		do("login "+user, chromedp.Navigate(e.srv.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#username")),
-			chromedp.SendKeys(chromedp.CSS("#username"), user), chromedp.SendKeys(chromedp.CSS("#password"), pw),
-			chromedp.Click(chromedp.CSS("#login")), chromedp.WaitVisible(chromedp.CSS("#stat-cases")))
-	}
+	tb := &tab{t: t, ctx: bctx}
+	do := tb.do
+	text := tb.text
+	login := func(user string) { tb.login(e.srv.URL, user, "#stat-cases") }
 	login("case_a")
 	do("intake form", chromedp.Navigate(fmt.Sprintf("%s/households/%d", e.srv.URL, hA)), chromedp.Click(chromedp.CSS("#new-case")),
 		chromedp.WaitVisible(chromedp.CSS("#case-open")),
@@ -249,24 +258,10 @@ func TestBrowserDibao(t *testing.T) {
 	hA, _, _ := e.household(e.login("case_a"), villageA, 11)
 	as := func(user string) (func(string, ...chromedp.Action[chromedp.Void]), func(string) string) {
 		bctx := newBrowser(t, path)
-		do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-			t.Helper()
-			if err := chromedp.Do(bctx, steps...); err != nil {
-				shot(t, bctx, "fail-"+user)
-				t.Fatalf("%s as %s: %v", what, user, err)
-			}
-		}
-		text := func(sel string) string {
-			t.Helper()
-			s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
-			if err != nil {
-				t.Fatalf("text %s: %v", sel, err)
-			}
-			return s
-		}
-		do("login", chromedp.Navigate(e.srv.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#username")),
-			chromedp.SendKeys(chromedp.CSS("#username"), user), chromedp.SendKeys(chromedp.CSS("#password"), pw),
-			chromedp.Click(chromedp.CSS("#login")), chromedp.WaitVisible(chromedp.CSS("#stat-cases")))
+		tb := &tab{t: t, ctx: bctx, name: user}
+		do := tb.do
+		text := tb.text
+		tb.login(e.srv.URL, user, "#stat-cases")
 		return do, text
 	}
 	do, text := as("case_a")

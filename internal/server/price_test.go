@@ -245,24 +245,10 @@ func TestBrowserPriceIndex(t *testing.T) {
 	e := newEnv(t)
 	policyUsers(t, e)
 	bctx := newBrowser(t, path)
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(bctx, steps...); err != nil {
-			shot(t, bctx, "fail-"+what)
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text %s: %v", sel, err)
-		}
-		return s
-	}
-	do("login", chromedp.Navigate(e.srv.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#username")),
-		chromedp.SendKeys(chromedp.CSS("#username"), "sup_p1"), chromedp.SendKeys(chromedp.CSS("#password"), pw),
-		chromedp.Click(chromedp.CSS("#login")), chromedp.WaitVisible(chromedp.CSS(`a[href="/payroll/prices"]`)))
+	tb := &tab{t: t, ctx: bctx}
+	do := tb.do
+	text := tb.text
+	tb.login(e.srv.URL, "sup_p1", `a[href="/payroll/prices"]`)
 	do("open", chromedp.Click(chromedp.CSS(`main a[href="/payroll/prices"]`)), chromedp.WaitVisible(chromedp.CSS("#price-form")))
 	do("refused", chromedp.SetValue(chromedp.CSS("#pi-month"), "2026-02"), chromedp.SetValue(chromedp.CSS("#pi-cpi"), "3.6"),
 		chromedp.SetValue(chromedp.CSS("#pi-food"), "2.0"), chromedp.SetValue(chromedp.CSS("#pi-released"), "2026-02-27"),

@@ -361,24 +361,10 @@ func TestBrowserStatsDrillDown(t *testing.T) {
 	path := chromium(t)
 	e := statsEnv(t)
 	bctx := newBrowser(t, path)
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(bctx, steps...); err != nil {
-			shot(t, bctx, "fail-"+what)
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text %s: %v", sel, err)
-		}
-		return s
-	}
-	do("login", chromedp.Navigate(e.srv.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#username")),
-		chromedp.SendKeys(chromedp.CSS("#username"), "sup_p"), chromedp.SendKeys(chromedp.CSS("#password"), pw),
-		chromedp.Click(chromedp.CSS("#login")), chromedp.WaitVisible(chromedp.CSS(`header a[href="/dashboard"]`)))
+	tb := &tab{t: t, ctx: bctx}
+	do := tb.do
+	text := tb.text
+	tb.login(e.srv.URL, "sup_p", `header a[href="/dashboard"]`)
 	do("dashboard", chromedp.Click(chromedp.CSS(`header a[href="/dashboard"]`)), chromedp.WaitVisible(chromedp.CSS("#chart-trend svg")))
 	shot(t, bctx, "dashboard-province")
 	do("南昌市", chromedp.Click(chromedp.CSS("#drill-"+nanchang)), chromedp.WaitVisible(chromedp.CSS("#drill-"+countyA)))

@@ -577,24 +577,10 @@ func TestBrowserVerify(t *testing.T) {
 	f := newVerifyFixture(t)
 	e := f.e
 	bctx := newBrowser(t, path)
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(bctx, steps...); err != nil {
-			shot(t, bctx, "fail-"+what)
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("text %s: %v", sel, err)
-		}
-		return s
-	}
-	do("login", chromedp.Navigate(e.srv.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#username")),
-		chromedp.SendKeys(chromedp.CSS("#username"), "case_a"), chromedp.SendKeys(chromedp.CSS("#password"), pw),
-		chromedp.Click(chromedp.CSS("#login")), chromedp.WaitVisible(chromedp.CSS("#stat-households")))
+	tb := &tab{t: t, ctx: bctx}
+	do := tb.do
+	text := tb.text
+	tb.login(e.srv.URL, "case_a", "#stat-households")
 	hhURL := fmt.Sprintf("%s/households/%d", e.srv.URL, f.hhID)
 	do("household", chromedp.Navigate(hhURL), chromedp.WaitVisible(chromedp.CSS("#verify-request-form")))
 	do("refused request", chromedp.Click(chromedp.CSS("#vr-submit")), chromedp.WaitVisible(chromedp.CSS("#error")))

@@ -162,6 +162,9 @@ func evaluate(h *household, items []found, lim Limits) ([]Check, []Finding) {
 		return out
 	}
 	perMember := func(kind string) map[int][]found {
+		if len(byKind[kind]) == 0 {
+			return nil // most households hold few kinds: no map for the rest
+		}
 		m := map[int][]found{}
 		for _, f := range byKind[kind] {
 			m[f.Member] = append(m[f.Member], f)
@@ -267,6 +270,9 @@ func evaluate(h *household, items []found, lim Limits) ([]Check, []Finding) {
 	// employment: contributions or provident-fund deposits without a declared wage
 	employed := perMember(KindEmployed)
 	for mi, fs := range perMember(KindProvident) {
+		if employed == nil {
+			employed = map[int][]found{}
+		}
 		employed[mi] = append(employed[mi], fs...)
 	}
 	for mi, fs := range employed {

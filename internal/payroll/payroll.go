@@ -436,6 +436,11 @@ func ProgrammeLabel(p string) string {
 	return p
 }
 
+// Programmes are the budget lines funds are allocated to and payments made
+// under, in the order offices list them.
+var Programmes = []string{"dibao", "tekun", "temporary", "orphan", "unattended_child", "disability_living", "disability_care",
+	"marginal", "price_subsidy", PurchasedServices}
+
 var programmeLabels = map[string]string{"dibao": "最低生活保障", "tekun": "特困人员救助供养", "temporary": "临时救助", "orphan": "孤儿基本生活保障",
 	"unattended_child": "事实无人抚养儿童保障", "disability_living": "困难残疾人生活补贴", "disability_care": "重度残疾人护理补贴",
 	"marginal": "低保边缘", "price_subsidy": "价格临时补贴", PurchasedServices: "政府购买服务"}

@@ -361,3 +361,36 @@ func (s *Service) applyOffsets(ctx context.Context, tx *sql.Tx, run *Run) error 
 	}
 	return nil
 }
+
+// RecoveryEntry is one movement of a recovery: a repayment, an offset against
+// a payment line, or the write-off.
+type RecoveryEntry struct {
+	Kind      string    `json:"kind"`
+	AmountFen int64     `json:"amount_fen"`
+	LineID    int64     `json:"line_id,omitempty"`
+	Reference string    `json:"reference"`
+	Username  string    `json:"username"`
+	At        time.Time `json:"at"`
+}
+
+// RecoveryEntries lists a recovery's movements in order.
+func (s *Service) RecoveryEntries(ctx context.Context, u *auth.User, id int64) ([]RecoveryEntry, error) {
+	if _, err := s.Recovery(ctx, u, id); err != nil {
+		return nil, err
+	}
+	rows, err := s.DB.QueryContext(ctx, `SELECT kind, amount_fen, COALESCE(line_id, 0), reference, username, created_at
+		FROM recovery_entries WHERE recovery_id = $1 ORDER BY id`, id)
+	if err != nil {
+		return nil, fmt.Errorf("payroll: recovery entries: %w", err)
+	}
+	defer rows.Close()
+	var out []RecoveryEntry
+	for rows.Next() {
+		var e RecoveryEntry
+		if err := rows.Scan(&e.Kind, &e.AmountFen, &e.LineID, &e.Reference, &e.Username, &e.At); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

@@ -24,9 +24,9 @@ func (s *Server) payrollRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /payroll/runs/{id}/export", s.auth(auth.PayrollRead, s.payrollExport))
 	mux.Handle("GET /payroll/bank-files/{id}", s.auth(auth.PayrollRun, s.payrollBankFile))
 	mux.Handle("POST /payroll/bank-files/{id}/return", s.auth(auth.PayrollRun, s.payrollReturn))
-	mux.Handle("GET /payroll/ledgers", s.auth(auth.PayrollRead, s.payrollLedgers))
 	mux.Handle("GET /payroll/prices", s.auth("", s.payrollPrices)) // PayrollRead or PolicySchedule, checked there
 	mux.Handle("POST /payroll/prices", s.auth(auth.PolicySchedule, s.payrollPriceEnter))
+	s.ledgerRoutes(mux) // funds, reserve funds and recoveries: ledger.go
 }
 
 type payrollHomeData struct {
@@ -212,50 +212,4 @@ type reconRow struct {
 	Label string
 	N     int64
 	Fen   int64
-}
-
-type payrollLedgerData struct {
-	County     string
-	Year       int
-	Funds      []payroll.Fund
-	Recoveries []*payroll.Recovery
-	Totals     []payroll.RecoveryTotal
-	Reserves   []reserveRow
-}
-
-type reserveRow struct {
-	Township string
-	Balance  int64
-}
-
-func (s *Server) payrollLedgers(w http.ResponseWriter, r *http.Request) {
-	u := currentUser(r)
-	d := payrollLedgerData{County: r.URL.Query().Get("county"), Year: todayCST().Year()}
-	if y, err := strconv.Atoi(r.URL.Query().Get("year")); err == nil {
-		d.Year = y
-	}
-	if d.County == "" && region.LevelOf(u.Region) >= region.County {
-		d.County = region.Pad(region.ScopePrefix(u.Region)[:min(6, len(region.ScopePrefix(u.Region)))])
-	}
-	var err error
-	if d.County != "" {
-		if d.Funds, err = s.Payroll.Funds(r.Context(), u, d.County, d.Year); err == nil {
-			for _, t := range s.Tree.Children(d.County) {
-				if !region.Within(u.Region, t.Code) && !region.Within(t.Code, u.Region) {
-					continue
-				}
-				bal, _, rerr := s.Payroll.Reserve(r.Context(), u, t.Code)
-				if rerr == nil {
-					d.Reserves = append(d.Reserves, reserveRow{t.Code, bal})
-				}
-			}
-		}
-	}
-	if err == nil {
-		d.Recoveries, err = s.Payroll.Recoveries(r.Context(), u)
-	}
-	if err == nil {
-		d.Totals, err = s.Payroll.RecoveryTotals(r.Context(), u)
-	}
-	s.render(w, r, http.StatusOK, "payroll_ledgers", "资金台账", d, err)
 }

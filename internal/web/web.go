@@ -68,12 +68,17 @@ func New(s *Server) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// every page gets the layout and the shared pieces (files named _*.html)
+	shared := []string{"templates/layout.html"}
+	if parts, _ := fs.Glob(templateFS, "templates/_*.html"); len(parts) > 0 {
+		shared = append(shared, parts...)
+	}
 	for _, e := range entries {
 		name := strings.TrimPrefix(e, "templates/")
-		if name == "layout.html" {
+		if name == "layout.html" || strings.HasPrefix(name, "_") {
 			continue
 		}
-		t, err := template.New(name).Funcs(funcs(s.Tree)).ParseFS(templateFS, "templates/layout.html", e)
+		t, err := template.New(name).Funcs(funcs(s.Tree)).ParseFS(templateFS, append(shared, e)...)
 		if err != nil {
 			return nil, fmt.Errorf("web: parse %s: %w", name, err)
 		}

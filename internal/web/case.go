@@ -11,6 +11,7 @@ import (
 	"jiuzhu/internal/auth"
 	"jiuzhu/internal/casework"
 	"jiuzhu/internal/registry"
+	"jiuzhu/internal/verify"
 )
 
 func (s *Server) caseRoutes(mux *http.ServeMux) {
@@ -133,6 +134,8 @@ type caseData struct {
 	ChangeKinds any
 	Reporters   any
 	Entitlement bool // an approved dibao or tekun case: reviews, changes, job offers
+	// Verifications are the economic-verification reports filed for this case.
+	Verifications []verify.RequestSummary
 }
 
 func (s *Server) caseData(r *http.Request) (caseData, error) {
@@ -151,6 +154,17 @@ func (s *Server) caseData(r *http.Request) (caseData, error) {
 	d.Entitlement = cs.Purpose == casework.PurposeApplication && cs.State == casework.StateApproved && (cs.Programme == "dibao" || cs.Programme == "tekun")
 	if d.Dyn, err = s.Casework.Dynamic(r.Context(), u, cs.ID); err != nil {
 		return caseData{}, err
+	}
+	if s.Verify != nil && u.Can(auth.VerifyRequest) {
+		reqs, err := s.Verify.Requests(r.Context(), u, cs.HouseholdID)
+		if err != nil {
+			return caseData{}, err
+		}
+		for _, q := range reqs {
+			if q.CaseID == cs.ID {
+				d.Verifications = append(d.Verifications, q)
+			}
+		}
 	}
 	if d.Entitlement || cs.Purpose == casework.PurposeReassess {
 		h, err := s.Registry.Household(r.Context(), u, cs.HouseholdID)

@@ -144,9 +144,10 @@ func funcs(tree *region.Tree) template.FuncMap {
 			}
 			return payroll.ProgrammeLabel(p)
 		},
-		"actionLabel": casework.ActionLabel,
-		"stateName":   casework.StateName,
-		"inc":         func(i int) int { return i + 1 },
+		"actionLabel":   casework.ActionLabel,
+		"verifyPurpose": func(p string) string { return verify.Purposes[p] },
+		"stateName":     casework.StateName,
+		"inc":           func(i int) int { return i + 1 },
 		"officeName": func(level int) string {
 			return map[int]string{4: "乡镇（街道）", 5: "村（社区）", 3: "县级"}[level]
 		},

@@ -2,33 +2,42 @@ package stats
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
+	"jiuzhu/internal/db"
 	"jiuzhu/internal/region"
 )
 
 // casesSQL aggregates the regular programmes by village, hukou, programme and
 // kind: the stock at the period's last month ($2) and the flows between its
-// first ($1) and last month.
+// first ($1) and last month, counted in cases.
 const casesSQL = `SELECT c.region_code, h.hukou, c.programme, c.kind,
 	SUM(CASE WHEN ` + stock + ` THEN 1 ELSE 0 END),
-	SUM(CASE WHEN ` + stock + ` THEN ` + persons + ` ELSE 0 END),
 	SUM(CASE WHEN ` + stock + ` THEN c.amount_fen ELSE 0 END),
 	SUM(CASE WHEN c.pay_from >= $1 THEN 1 ELSE 0 END),
-	SUM(CASE WHEN c.pay_from >= $1 THEN ` + persons + ` ELSE 0 END),
-	SUM(CASE WHEN ` + stopped + ` THEN 1 ELSE 0 END),
-	SUM(CASE WHEN ` + stopped + ` THEN ` + persons + ` ELSE 0 END)
-FROM cases c
-JOIN households h ON h.id = c.household_id
-LEFT JOIN (SELECT household_id, COUNT(*) AS n FROM persons WHERE status = 'active' GROUP BY household_id) m ON m.household_id = c.household_id
-WHERE c.decision = 'approved' AND c.purpose = 'application' AND c.programme <> 'temporary' AND c.pay_from <> '' AND c.pay_from <= $2
+	SUM(CASE WHEN ` + stopped + ` THEN 1 ELSE 0 END)
+FROM cases c JOIN households h ON h.id = c.household_id
+WHERE ` + regular + `
 GROUP BY c.region_code, h.hukou, c.programme, c.kind`
 
+// membersSQL counts the same for the household programmes in persons: the
+// household's members in the registry, one row each.
+const membersSQL = `SELECT c.region_code, h.hukou, c.programme,
+	SUM(CASE WHEN ` + stock + ` THEN 1 ELSE 0 END),
+	SUM(CASE WHEN c.pay_from >= $1 THEN 1 ELSE 0 END),
+	SUM(CASE WHEN ` + stopped + ` THEN 1 ELSE 0 END)
+FROM cases c JOIN households h ON h.id = c.household_id JOIN persons p ON p.household_id = c.household_id AND p.status = 'active'
+WHERE ` + regular + ` AND c.programme IN ('dibao', 'marginal')
+GROUP BY c.region_code, h.hukou, c.programme`
+
 const (
+	regular = `c.decision = 'approved' AND c.purpose = 'application' AND c.programme <> 'temporary' AND c.pay_from <> '' AND c.pay_from <= $2`
 	stock   = `(c.state = 'approved' OR c.state = 'closed' AND c.stop_from <> '' AND c.stop_from > $2)`
 	stopped = `(c.state = 'closed' AND c.stop_from >= $1 AND c.stop_from <= $2)`
-	persons = `CASE WHEN c.programme IN ('dibao', 'marginal') THEN COALESCE(m.n, 0) ELSE 1 END`
 )
 
 // temporarySQL counts temporary assistance approved between two days;
@@ -85,85 +94,117 @@ func (s *Service) Compute(ctx context.Context, per Period) (map[string]*Figures,
 		return v.Int, nil
 	}
 
-	rows, err := s.DB.QueryContext(ctx, casesSQL, first, last)
-	if err != nil {
-		return nil, fmt.Errorf("stats: cases: %w", err)
+	// the three aggregates at once, each on its own connection
+	type caseRow struct {
+		code, hukou, prog, kind string
+		n, fen, newN, outN      int64
 	}
-	for rows.Next() {
-		var code, hukou, prog, kind string
-		var n, p, fen, newN, newP, outN, outP int64
-		if err := rows.Scan(&code, &hukou, &prog, &kind, &n, &p, &fen, &newN, &newP, &outN, &outP); err != nil {
-			rows.Close()
-			return nil, err
+	type memberRow struct {
+		code, hukou, prog string
+		p, newP, outP     int64
+	}
+	type tempRow struct {
+		code             string
+		n, fen, nonLocal int64
+	}
+	var caseRows []caseRow
+	var memberRows []memberRow
+	var tempRows []tempRow
+	firstDay, _ := time.Parse("2006-01", first)
+	reads := []func() error{
+		func() error {
+			return s.each(ctx, casesSQL, []any{first, last}, func(scan func(...any) error) error {
+				var r caseRow
+				err := scan(&r.code, &r.hukou, &r.prog, &r.kind, &r.n, &r.fen, &r.newN, &r.outN)
+				caseRows = append(caseRows, r)
+				return err
+			})
+		},
+		func() error {
+			return s.each(ctx, membersSQL, []any{first, last}, func(scan func(...any) error) error {
+				var r memberRow
+				err := scan(&r.code, &r.hukou, &r.prog, &r.p, &r.newP, &r.outP)
+				memberRows = append(memberRows, r)
+				return err
+			})
+		},
+		func() error {
+			return s.each(ctx, temporarySQL, []any{firstDay.Format(time.DateOnly), lastDay.Format(time.DateOnly)}, func(scan func(...any) error) error {
+				var r tempRow
+				err := scan(&r.code, &r.n, &r.fen, &r.nonLocal)
+				tempRows = append(tempRows, r)
+				return err
+			})
+		},
+	}
+	errs := make([]error, len(reads))
+	var wg sync.WaitGroup
+	for i, read := range reads {
+		wg.Go(func() { errs[i] = read() })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("stats: %w", err)
+	}
+
+	urban := func(hukou string) int {
+		if hukou == "urban" {
+			return 0
 		}
-		f := at(code)
+		return 1
+	}
+	for _, r := range caseRows {
+		f := at(r.code)
 		if f == nil {
 			continue // a region code not in the tree
 		}
-		u := 1
-		if hukou == "urban" {
-			u = 0
-		}
-		switch prog {
+		u := urban(r.hukou)
+		switch r.prog {
 		case "dibao":
-			std, err := standard(code, hukou)
-			if err != nil {
-				rows.Close()
-				return nil, err
-			}
-			f.DibaoHH[u] += n
-			f.DibaoPersons[u] += p
-			f.DibaoFen[u] += fen
-			f.DibaoStdWeight[u] += std * p
-			f.DibaoNewHH[u] += newN
-			f.DibaoNewP[u] += newP
-			f.DibaoOutHH[u] += outN
-			f.DibaoOutP[u] += outP
+			f.DibaoHH[u] += r.n
+			f.DibaoFen[u] += r.fen
+			f.DibaoNewHH[u] += r.newN
+			f.DibaoOutHH[u] += r.outN
 		case "tekun":
-			if kind == "centralised" {
-				f.TekunCentral[u] += n
+			if r.kind == "centralised" {
+				f.TekunCentral[u] += r.n
 			} else {
-				f.TekunDispersed[u] += n
+				f.TekunDispersed[u] += r.n
 			}
-			f.TekunFen[u] += fen
-			f.TekunNew[u] += newN
-			f.TekunOut[u] += outN
+			f.TekunFen[u] += r.fen
+			f.TekunNew[u] += r.newN
+			f.TekunOut[u] += r.outN
 		case "disability_living":
-			f.DisLiving += n
+			f.DisLiving += r.n
 		case "disability_care":
-			f.DisCare += n
+			f.DisCare += r.n
 		case "orphan":
-			f.Orphans += n
+			f.Orphans += r.n
 		case "unattended_child":
-			f.Unattended += n
+			f.Unattended += r.n
 		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-
-	firstDay, _ := time.Parse("2006-01", first)
-	rows, err = s.DB.QueryContext(ctx, temporarySQL, firstDay.Format(time.DateOnly), lastDay.Format(time.DateOnly))
-	if err != nil {
-		return nil, fmt.Errorf("stats: temporary assistance: %w", err)
-	}
-	for rows.Next() {
-		var code string
-		var n, fen, nonLocal int64
-		if err := rows.Scan(&code, &n, &fen, &nonLocal); err != nil {
-			rows.Close()
+	for _, r := range memberRows {
+		f := at(r.code)
+		if f == nil || r.prog != "dibao" {
+			continue
+		}
+		u := urban(r.hukou)
+		std, err := standard(r.code, r.hukou)
+		if err != nil {
 			return nil, err
 		}
-		if f := at(code); f != nil {
-			f.TempCases += n
-			f.TempFen += fen
-			f.TempNonLocal += nonLocal
-		}
+		f.DibaoPersons[u] += r.p
+		f.DibaoStdWeight[u] += std * r.p
+		f.DibaoNewP[u] += r.newP
+		f.DibaoOutP[u] += r.outP
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
+	for _, r := range tempRows {
+		if f := at(r.code); f != nil {
+			f.TempCases += r.n
+			f.TempFen += r.fen
+			f.TempNonLocal += r.nonLocal
+		}
 	}
 
 	// roll up: each region's own figures into itself and every ancestor
@@ -176,4 +217,32 @@ func (s *Service) Compute(ctx context.Context, per Period) (map[string]*Figures,
 		}
 	}
 	return figs, nil
+}
+
+// each runs a query and calls fn with a scanner for every row. On
+// PostgreSQL the aggregates get room to sort and hash in memory (a setting
+// that needs a transaction; SQLite's would take its write lock, so not there).
+func (s *Service) each(ctx context.Context, query string, args []any, fn func(scan func(...any) error) error) error {
+	read := func(q db.Querier) error {
+		rows, err := q.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := fn(rows.Scan); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
+	if s.DB.Dialect != db.Postgres {
+		return read(s.DB)
+	}
+	return s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '128MB'`); err != nil {
+			return err
+		}
+		return read(tx)
+	})
 }

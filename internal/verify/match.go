@@ -36,18 +36,8 @@ func newRecipientIndex(n int) *recipientIndex {
 	return &recipientIndex{refs: make([]personRef, 0, n)}
 }
 
-func (ix *recipientIndex) add(hexHash string, hh int32, member int16) error {
-	var r personRef
-	if len(hexHash) != 64 {
-		return fmt.Errorf("verify: bad id hash %q", hexHash)
-	}
-	if _, err := hex.Decode(r.hash[:], []byte(hexHash)); err != nil {
-		return fmt.Errorf("verify: bad id hash: %w", err)
-	}
-	r.hh, r.member = hh, member
-	r.key = keyOf(r.hash[:8])
-	ix.refs = append(ix.refs, r)
-	return nil
+func (ix *recipientIndex) add(hash [32]byte, hh int32, member int16) {
+	ix.refs = append(ix.refs, personRef{key: keyOf(hash[:8]), hash: hash, hh: hh, member: member})
 }
 
 // finish sorts the recipients by hash for the merge.

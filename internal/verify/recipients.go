@@ -3,6 +3,7 @@ package verify
 import (
 	"cmp"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -40,13 +41,15 @@ type recipientMember struct {
 // connection, and merged in memory.
 func (s *Service) loadRecipients(ctx context.Context, scope, date string, ix *recipientIndex) (*recipients, error) {
 	rs := &recipients{}
+	// rows held until the merge, kept small: a province has 4 M members
+	// and 5 M income records
 	type memberRow struct {
 		hid, pid int64
-		hash     string
+		hash     [32]byte
 	}
 	type incomeRow struct {
 		pid  int64
-		kind string
+		kind int8 // index in declaredKinds
 		fen  int64
 	}
 	type assetRow struct {
@@ -75,8 +78,15 @@ func (s *Service) loadRecipients(ctx context.Context, scope, date string, ix *re
 		func() error {
 			return s.each(ctx, func(scan func(...any) error) error {
 				var m memberRow
-				if err := scan(&m.hid, &m.pid, &m.hash); err != nil {
+				var hash string
+				if err := scan(&m.hid, &m.pid, &hash); err != nil {
 					return err
+				}
+				if len(hash) != 64 {
+					return fmt.Errorf("bad id hash of person %d", m.pid)
+				}
+				if _, err := hex.Decode(m.hash[:], []byte(hash)); err != nil {
+					return fmt.Errorf("bad id hash of person %d: %w", m.pid, err)
 				}
 				members = append(members, m)
 				return nil
@@ -86,9 +96,11 @@ func (s *Service) loadRecipients(ctx context.Context, scope, date string, ix *re
 		func() error {
 			return s.each(ctx, func(scan func(...any) error) error {
 				var in incomeRow
-				if err := scan(&in.pid, &in.kind, &in.fen); err != nil {
+				var kind string
+				if err := scan(&in.pid, &kind, &in.fen); err != nil {
 					return err
 				}
+				in.kind = int8(slices.Index(declaredKinds[:], kind))
 				incomes = append(incomes, in)
 				return nil
 			}, `SELECT person_id, kind, monthly_fen FROM person_incomes WHERE since <= $1 AND kind IN (`+kinds+`) ORDER BY person_id, kind, since, id`, date)
@@ -129,9 +141,7 @@ func (s *Service) loadRecipients(ctx context.Context, scope, date string, ix *re
 		if rs.hh[hi].first < 0 {
 			rs.hh[hi].first = int32(len(rs.members))
 		}
-		if err := ix.add(m.hash, int32(hi), int16(int32(len(rs.members))-rs.hh[hi].first)); err != nil {
-			return nil, err
-		}
+		ix.add(m.hash, int32(hi), int16(int32(len(rs.members))-rs.hh[hi].first))
 		rs.members = append(rs.members, recipientMember{personID: m.pid, incomes: noIncomes()})
 	}
 	members = nil
@@ -152,8 +162,8 @@ func (s *Service) loadRecipients(ctx context.Context, scope, date string, ix *re
 	slices.SortFunc(order, func(a, b int32) int { return cmp.Compare(rs.members[a].personID, rs.members[b].personID) })
 	for _, in := range incomes {
 		i, ok := slices.BinarySearchFunc(order, in.pid, func(o int32, pid int64) int { return cmp.Compare(rs.members[o].personID, pid) })
-		if ok {
-			rs.members[order[i]].incomes.set(in.kind, in.fen)
+		if ok && in.kind >= 0 {
+			rs.members[order[i]].incomes[in.kind] = in.fen
 		}
 	}
 	// declared assets

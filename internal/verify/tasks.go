@@ -139,7 +139,8 @@ func (s *Service) Batches(ctx context.Context, u *auth.User) ([]BatchSummary, er
 	if !u.Can(auth.VerifyBatch) && !u.Can(auth.VerifyImport) {
 		return nil, apperr.Forbidden("无权查看批量复核")
 	}
-	rows, err := s.DB.QueryContext(ctx, `SELECT id, status, scope, started_at, summary, recipients, scanned, matched, tasks FROM verify_batches ORDER BY id DESC LIMIT 50`)
+	rows, err := s.DB.QueryContext(ctx, `SELECT id, status, scope, started_at, summary, recipients, scanned, matched, tasks FROM verify_batches
+		WHERE scope LIKE $1 ORDER BY id DESC LIMIT 50`, u.Scope()+"%")
 	if err != nil {
 		return nil, err
 	}
@@ -150,9 +151,6 @@ func (s *Service) Batches(ctx context.Context, u *auth.User) ([]BatchSummary, er
 		var summary string
 		if err := rows.Scan(&b.ID, &b.Status, &b.Scope, &b.StartedAt, &summary, &b.Persons, &b.Scanned, &b.Matched, &b.Tasks); err != nil {
 			return nil, err
-		}
-		if !strings.HasPrefix(b.Scope, u.Scope()) {
-			continue
 		}
 		if summary != "" {
 			json.Unmarshal([]byte(summary), &b)

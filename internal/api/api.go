@@ -20,6 +20,7 @@ import (
 	"jiuzhu/internal/auth"
 	"jiuzhu/internal/casework"
 	"jiuzhu/internal/db"
+	"jiuzhu/internal/institution"
 	"jiuzhu/internal/online"
 	"jiuzhu/internal/payroll"
 	"jiuzhu/internal/policy/policydb"
@@ -31,17 +32,18 @@ import (
 
 // API holds the services the endpoints call.
 type API struct {
-	Auth     *auth.Service
-	Registry *registry.Service
-	Policy   *policydb.Store // parameters, calculation, reform simulation
-	Tree     *region.Tree
-	DB       *db.DB
-	Log      *slog.Logger
-	Casework *casework.Service
-	Payroll  *payroll.Service
-	Online   *online.Service
-	Verify   *verify.Service
-	Stats    *stats.Service
+	Auth         *auth.Service
+	Registry     *registry.Service
+	Policy       *policydb.Store // parameters, calculation, reform simulation
+	Tree         *region.Tree
+	DB           *db.DB
+	Log          *slog.Logger
+	Casework     *casework.Service
+	Payroll      *payroll.Service
+	Online       *online.Service
+	Verify       *verify.Service
+	Stats        *stats.Service
+	Institutions *institution.Service
 }
 
 // Routes registers every endpoint on mux.

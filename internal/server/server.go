@@ -26,6 +26,7 @@ import (
 	"jiuzhu/internal/config"
 	"jiuzhu/internal/crypt"
 	"jiuzhu/internal/db"
+	"jiuzhu/internal/institution"
 	"jiuzhu/internal/online"
 	"jiuzhu/internal/payroll"
 	"jiuzhu/internal/policy"
@@ -39,18 +40,19 @@ import (
 
 // App is the running platform's shared state; handlers are stateless beyond it.
 type App struct {
-	Cfg      config.Config
-	DB       *db.DB
-	Tree     *region.Tree
-	Keys     *crypt.Keys
-	Auth     *auth.Service
-	Registry *registry.Service
-	Policy   *policydb.Store
-	Casework *casework.Service
-	Payroll  *payroll.Service
-	Online   *online.Service // the citizen's online channel
-	Verify   *verify.Service
-	Stats    *stats.Service
+	Cfg          config.Config
+	DB           *db.DB
+	Tree         *region.Tree
+	Keys         *crypt.Keys
+	Auth         *auth.Service
+	Registry     *registry.Service
+	Policy       *policydb.Store
+	Casework     *casework.Service
+	Payroll      *payroll.Service
+	Online       *online.Service // the citizen's online channel
+	Verify       *verify.Service
+	Stats        *stats.Service
+	Institutions *institution.Service
 	// Calendar is the live working-day calendar: the embedded notices plus the
 	// years administrators entered.
 	Calendar *calendar.Calendar
@@ -127,6 +129,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Payroll = &payroll.Service{DB: d, Tree: tree, Keys: keys, Params: a.Policy}
 	a.Online = &online.Service{DB: d, Keys: keys, Tree: tree, Casework: a.Casework}
 	a.Stats = &stats.Service{DB: d, Tree: tree, Params: a.Policy}
+	a.Institutions = &institution.Service{DB: d, Tree: tree}
 	a.Verify = &verify.Service{DB: d, Tree: tree, Keys: keys, Params: a.Policy, Calendar: a.Calendar, StoreDir: cfg.ExtractDir()}
 	return a, nil
 }
@@ -157,12 +160,12 @@ func (a *App) EnsureAdmin(ctx context.Context) (string, error) {
 // Handler returns the whole HTTP surface.
 func (a *App) Handler() (http.Handler, error) {
 	mux := http.NewServeMux()
-	w, err := web.New(&web.Server{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Payroll: a.Payroll, Online: a.Online, Verify: a.Verify, Stats: a.Stats, Calendar: a.Calendar, Tree: a.Tree, Secure: a.Cfg.SecureCookies, Demo: a.Cfg.Demo, Log: a.Log})
+	w, err := web.New(&web.Server{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Payroll: a.Payroll, Online: a.Online, Verify: a.Verify, Stats: a.Stats, Institutions: a.Institutions, Calendar: a.Calendar, Tree: a.Tree, Secure: a.Cfg.SecureCookies, Demo: a.Cfg.Demo, Log: a.Log})
 	if err != nil {
 		return nil, err
 	}
 	w.Routes(mux)
-	(&api.API{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Payroll: a.Payroll, Online: a.Online, Verify: a.Verify, Stats: a.Stats, Tree: a.Tree, DB: a.DB, Log: a.Log}).Routes(mux)
+	(&api.API{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Payroll: a.Payroll, Online: a.Online, Verify: a.Verify, Stats: a.Stats, Institutions: a.Institutions, Tree: a.Tree, DB: a.DB, Log: a.Log}).Routes(mux)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

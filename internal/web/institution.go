@@ -33,11 +33,6 @@ func (s *Server) institutionRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /capacity/ratio", s.auth(auth.InstitutionWrite, s.capacityRatio))
 }
 
-// institutions is the store; it needs only the database and the tree.
-func (s *Server) institutions() *institution.Service {
-	return &institution.Service{DB: s.Auth.DB, Tree: s.Tree}
-}
-
 // institutionOptions are the code lists the forms offer.
 type institutionOptions struct {
 	Kinds, Operators, Statuses, Results []institution.Option
@@ -62,7 +57,7 @@ func (s *Server) institutionListRender(w http.ResponseWriter, r *http.Request, e
 	u := currentUser(r)
 	q := r.URL.Query()
 	d := institutionListData{Kind: q.Get("kind"), Region: strings.TrimSpace(q.Get("region")), Options: instOptions, CanWrite: u.Can(auth.InstitutionWrite)}
-	list, lerr := s.institutions().List(r.Context(), u, institution.Filter{Kind: d.Kind, Region: d.Region})
+	list, lerr := s.Institutions.List(r.Context(), u, institution.Filter{Kind: d.Kind, Region: d.Region})
 	if err == nil {
 		err = lerr
 	}
@@ -116,7 +111,7 @@ func (s *Server) institutionCreate(w http.ResponseWriter, r *http.Request) {
 	in, err := institutionInput(r)
 	if err == nil {
 		var i *institution.Institution
-		if i, err = s.institutions().Create(r.Context(), currentUser(r), in); err == nil {
+		if i, err = s.Institutions.Create(r.Context(), currentUser(r), in); err == nil {
 			http.Redirect(w, r, fmt.Sprintf("/institutions/%d?ok=created", i.ID), http.StatusSeeOther)
 			return
 		}
@@ -152,7 +147,7 @@ func (s *Server) institutionView(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) institutionRender(w http.ResponseWriter, r *http.Request, err error) {
 	u := currentUser(r)
-	svc := s.institutions()
+	svc := s.Institutions
 	id := pathID(r, "id")
 	det, lerr := svc.Details(r.Context(), u, id)
 	if lerr != nil {
@@ -210,13 +205,13 @@ func (s *Server) institutionDone(w http.ResponseWriter, r *http.Request, err err
 func (s *Server) institutionUpdate(w http.ResponseWriter, r *http.Request) {
 	in, err := institutionInput(r)
 	if err == nil {
-		_, err = s.institutions().Update(r.Context(), currentUser(r), pathID(r, "id"), in)
+		_, err = s.Institutions.Update(r.Context(), currentUser(r), pathID(r, "id"), in)
 	}
 	s.institutionDone(w, r, err)
 }
 
 func (s *Server) institutionDelete(w http.ResponseWriter, r *http.Request) {
-	if err := s.institutions().Delete(r.Context(), currentUser(r), pathID(r, "id"), formInt(r, "version")); err != nil {
+	if err := s.Institutions.Delete(r.Context(), currentUser(r), pathID(r, "id"), formInt(r, "version")); err != nil {
 		s.institutionRender(w, r, err)
 		return
 	}
@@ -226,30 +221,30 @@ func (s *Server) institutionDelete(w http.ResponseWriter, r *http.Request) {
 func (s *Server) institutionBedsAdd(w http.ResponseWriter, r *http.Request) {
 	beds, err := institution.ParseBeds(r.PostFormValue("beds"))
 	if err == nil {
-		_, err = s.institutions().AddBeds(r.Context(), currentUser(r), pathID(r, "id"), beds)
+		_, err = s.Institutions.AddBeds(r.Context(), currentUser(r), pathID(r, "id"), beds)
 	}
 	s.institutionDone(w, r, err)
 }
 
 func (s *Server) institutionBedRemove(w http.ResponseWriter, r *http.Request) {
-	s.institutionDone(w, r, s.institutions().RemoveBed(r.Context(), currentUser(r), pathID(r, "id"), pathID(r, "bid")))
+	s.institutionDone(w, r, s.Institutions.RemoveBed(r.Context(), currentUser(r), pathID(r, "id"), pathID(r, "bid")))
 }
 
 func (s *Server) institutionRate(w http.ResponseWriter, r *http.Request) {
-	_, err := s.institutions().Rate(r.Context(), currentUser(r), pathID(r, "id"), institution.RatingInput{Stars: formInt(r, "stars"),
+	_, err := s.Institutions.Rate(r.Context(), currentUser(r), pathID(r, "id"), institution.RatingInput{Stars: formInt(r, "stars"),
 		RatedOn: strings.TrimSpace(r.PostFormValue("rated_on")), Assessor: r.PostFormValue("assessor"), Note: r.PostFormValue("note")})
 	s.institutionDone(w, r, err)
 }
 
 func (s *Server) institutionInspect(w http.ResponseWriter, r *http.Request) {
-	_, err := s.institutions().Inspect(r.Context(), currentUser(r), pathID(r, "id"), institution.InspectionInput{
+	_, err := s.Institutions.Inspect(r.Context(), currentUser(r), pathID(r, "id"), institution.InspectionInput{
 		InspectedOn: strings.TrimSpace(r.PostFormValue("inspected_on")), Inspector: r.PostFormValue("inspector"), Findings: r.PostFormValue("findings"),
 		Result: r.PostFormValue("result"), Deadline: r.PostFormValue("deadline")})
 	s.institutionDone(w, r, err)
 }
 
 func (s *Server) institutionRectified(w http.ResponseWriter, r *http.Request) {
-	_, err := s.institutions().CloseRectification(r.Context(), currentUser(r), pathID(r, "id"), pathID(r, "xid"), institution.Closure{
+	_, err := s.Institutions.CloseRectification(r.Context(), currentUser(r), pathID(r, "id"), pathID(r, "xid"), institution.Closure{
 		Version: formInt(r, "version"), ClosedOn: strings.TrimSpace(r.PostFormValue("closed_on")), Note: r.PostFormValue("note")})
 	s.institutionDone(w, r, err)
 }
@@ -261,20 +256,20 @@ func (s *Server) institutionAdmit(w http.ResponseWriter, r *http.Request) {
 		person, _ = strconv.ParseInt(r.PostFormValue("candidate"), 10, 64)
 	}
 	bed, _ := strconv.ParseInt(r.PostFormValue("bed_id"), 10, 64)
-	_, err := s.institutions().Admit(r.Context(), currentUser(r), pathID(r, "id"), institution.AdmitInput{PersonID: person, BedID: bed,
+	_, err := s.Institutions.Admit(r.Context(), currentUser(r), pathID(r, "id"), institution.AdmitInput{PersonID: person, BedID: bed,
 		AdmittedOn: strings.TrimSpace(r.PostFormValue("admitted_on")), Note: r.PostFormValue("note")})
 	s.institutionDone(w, r, err)
 }
 
 func (s *Server) institutionTransfer(w http.ResponseWriter, r *http.Request) {
 	to, _ := strconv.ParseInt(r.PostFormValue("to_institution"), 10, 64)
-	_, err := s.institutions().Transfer(r.Context(), currentUser(r), pathID(r, "id"), pathID(r, "pid"), institution.TransferInput{ToInstitution: to,
+	_, err := s.Institutions.Transfer(r.Context(), currentUser(r), pathID(r, "id"), pathID(r, "pid"), institution.TransferInput{ToInstitution: to,
 		ToBedNo: r.PostFormValue("to_bed_no"), On: strings.TrimSpace(r.PostFormValue("on")), Reason: r.PostFormValue("reason")})
 	s.institutionDone(w, r, err)
 }
 
 func (s *Server) institutionDischarge(w http.ResponseWriter, r *http.Request) {
-	_, err := s.institutions().Discharge(r.Context(), currentUser(r), pathID(r, "id"), pathID(r, "pid"), institution.DischargeInput{
+	_, err := s.Institutions.Discharge(r.Context(), currentUser(r), pathID(r, "id"), pathID(r, "pid"), institution.DischargeInput{
 		On: strings.TrimSpace(r.PostFormValue("on")), Reason: r.PostFormValue("reason")})
 	s.institutionDone(w, r, err)
 }
@@ -324,7 +319,7 @@ func (s *Server) capacityRender(w http.ResponseWriter, r *http.Request, err erro
 	q := r.URL.Query()
 	year, _ := strconv.Atoi(q.Get("year"))
 	node := strings.TrimSpace(q.Get("region"))
-	svc := s.institutions()
+	svc := s.Institutions
 	c, lerr := svc.Capacity(r.Context(), u, node, year)
 	if lerr != nil {
 		if err == nil {
@@ -376,14 +371,14 @@ func (s *Server) capacityDone(w http.ResponseWriter, r *http.Request, err error)
 }
 
 func (s *Server) capacityStaff(w http.ResponseWriter, r *http.Request) {
-	_, err := s.institutions().RecordStaff(r.Context(), currentUser(r), institution.StaffInput{Region: strings.TrimSpace(r.PostFormValue("region")),
+	_, err := s.Institutions.RecordStaff(r.Context(), currentUser(r), institution.StaffInput{Region: strings.TrimSpace(r.PostFormValue("region")),
 		AsOf: strings.TrimSpace(r.PostFormValue("as_of")), CivilServants: formInt(r, "civil_servants"), CareerStaff: formInt(r, "career_staff"),
 		PurchasedWorkers: formInt(r, "purchased_workers"), Note: r.PostFormValue("note")})
 	s.capacityDone(w, r, err)
 }
 
 func (s *Server) capacityRatio(w http.ResponseWriter, r *http.Request) {
-	_, err := s.institutions().SetRatio(r.Context(), currentUser(r), institution.RatioInput{RecipientsPerWorker: formInt(r, "recipients_per_worker"),
+	_, err := s.Institutions.SetRatio(r.Context(), currentUser(r), institution.RatioInput{RecipientsPerWorker: formInt(r, "recipients_per_worker"),
 		StartOn: strings.TrimSpace(r.PostFormValue("start_on")), Reference: r.PostFormValue("reference")})
 	s.capacityDone(w, r, err)
 }

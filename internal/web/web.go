@@ -24,6 +24,7 @@ import (
 	"jiuzhu/internal/auth"
 	"jiuzhu/internal/calendar"
 	"jiuzhu/internal/casework"
+	"jiuzhu/internal/institution"
 	"jiuzhu/internal/online"
 	"jiuzhu/internal/payroll"
 	"jiuzhu/internal/policy/policydb"
@@ -44,20 +45,21 @@ const SessionCookie = "jiuzhu_session"
 
 // Server holds what the pages need.
 type Server struct {
-	Auth     *auth.Service
-	Registry *registry.Service
-	Policy   *policydb.Store // parameters, calculation, reform simulation
-	Casework *casework.Service
-	Payroll  *payroll.Service
-	Online   *online.Service // the citizen's online applications
-	Verify   *verify.Service
-	Stats    *stats.Service
-	Calendar *calendar.Calendar
-	Tree     *region.Tree
-	Secure   bool // Secure cookies
-	Demo     bool
-	Log      *slog.Logger
-	pages    map[string]*template.Template
+	Auth         *auth.Service
+	Registry     *registry.Service
+	Policy       *policydb.Store // parameters, calculation, reform simulation
+	Casework     *casework.Service
+	Payroll      *payroll.Service
+	Online       *online.Service // the citizen's online applications
+	Verify       *verify.Service
+	Stats        *stats.Service
+	Institutions *institution.Service
+	Calendar     *calendar.Calendar
+	Tree         *region.Tree
+	Secure       bool // Secure cookies
+	Demo         bool
+	Log          *slog.Logger
+	pages        map[string]*template.Template
 }
 
 // New parses every page with the layout once, so a broken template stops the

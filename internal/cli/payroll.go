@@ -167,7 +167,7 @@ func payrollCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "price index %s entered: CPI %s, food %s, released %s; used by the %s runs\n", p.Month, bpPct(p.CPIBP), bpPct(p.FoodBP), p.ReleasedOn, nextMonth(p.Month))
+			fmt.Fprintf(stdout, "price index %s entered: CPI %s, food %s, released %s; used by the %s runs\n", p.Month, payroll.Percent(p.CPIBP), payroll.Percent(p.FoodBP), p.ReleasedOn, p.PaysIn())
 		}
 		list, err := svc.PriceIndices(ctx)
 		if err != nil {
@@ -179,7 +179,7 @@ func payrollCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		fmt.Fprintf(stdout, "%-8s %8s %8s  %-10s  %-7s  %s\n", "month", "CPI", "food", "released", "runs", "entered by")
 		for _, p := range list {
-			fmt.Fprintf(stdout, "%-8s %8s %8s  %-10s  %-7s  %s %s\n", p.Month, bpPct(p.CPIBP), bpPct(p.FoodBP), p.ReleasedOn, nextMonth(p.Month), p.EnteredBy,
+			fmt.Fprintf(stdout, "%-8s %8s %8s  %-10s  %-7s  %s %s\n", p.Month, payroll.Percent(p.CPIBP), payroll.Percent(p.FoodBP), p.ReleasedOn, p.PaysIn(), p.EnteredBy,
 				p.EnteredAt.In(calendar.China).Format("2006-01-02 15:04"))
 		}
 		return nil
@@ -213,24 +213,6 @@ func printReview(ctx context.Context, w io.Writer, svc *payroll.Service, u *auth
 		fmt.Fprintf(w, "  %s: %d\n", payroll.StatusLabel(st), n)
 	}
 	return nil
-}
-
-// bpPct shows hundredths of a percent as a percentage: 360 → "3.60%".
-func bpPct(bp int64) string {
-	sign := ""
-	if bp < 0 {
-		sign, bp = "-", -bp
-	}
-	return fmt.Sprintf("%s%d.%02d%%", sign, bp/100, bp%100)
-}
-
-// nextMonth is the payroll month that uses month m's index.
-func nextMonth(m string) string {
-	t, err := time.Parse("2006-01", m)
-	if err != nil {
-		return m
-	}
-	return t.AddDate(0, 1, 0).Format("2006-01")
 }
 
 func yuanS(fen int64) string { return fmt.Sprintf("%d.%02d", fen/100, fen%100) }

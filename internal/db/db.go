@@ -143,6 +143,22 @@ type Querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// Each runs a query and calls fn with a scanner for every row: the loop, its
+// closing and its error in one place for the code that streams many rows.
+func Each(ctx context.Context, q Querier, query string, args []any, fn func(scan func(...any) error) error) error {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // CopyFrom bulk-loads rows into table: COPY on PostgreSQL, one prepared INSERT in
 // a single transaction on SQLite. next returns false when there are no more rows.
 func (d *DB) CopyFrom(ctx context.Context, table string, columns []string, next func() ([]any, bool, error)) (int64, error) {

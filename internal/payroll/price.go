@@ -39,6 +39,12 @@ type PriceIndex struct {
 	EnteredAt  time.Time `json:"entered_at"`
 }
 
+// PaysIn is the payroll month that pays on this index (the month after it).
+func (p PriceIndex) PaysIn() string {
+	t, _ := time.Parse("2006-01", p.Month)
+	return t.AddDate(0, 1, 0).Format("2006-01")
+}
+
 // PriceRate is a run's rate for one hukou and programme.
 type PriceRate struct {
 	Hukou        string `json:"hukou"`
@@ -187,15 +193,15 @@ func (s *Service) setPriceRates(ctx context.Context, tx *sql.Tx, r *Run) error {
 			rate := calc.PriceRateOf(std, idx.CPIBP, idx.FoodBP, params["price.threshold.cpi"].Ratio, params["price.threshold.food"].Ratio,
 				params["price.multiplier"].Ratio, params["price.minimum"].Fen())
 			per = int64(rate.PerPersonFen)
-			basis = fmt.Sprintf("%s CPI 同比 %s（启动条件 %s）、食品 %s（启动条件 %s）", indexMonth, pct(idx.CPIBP), ratioPct(params["price.threshold.cpi"].Ratio),
-				pct(idx.FoodBP), ratioPct(params["price.threshold.food"].Ratio))
+			basis = fmt.Sprintf("%s CPI 同比 %s（启动条件 %s）、食品 %s（启动条件 %s）", indexMonth, Percent(idx.CPIBP), ratioPct(params["price.threshold.cpi"].Ratio),
+				Percent(idx.FoodBP), ratioPct(params["price.threshold.food"].Ratio))
 			switch rate.Index {
 			case "":
 				basis += "：未达到启动条件，本月不发放"
 			default:
 				bp := map[string]int64{"cpi": idx.CPIBP, "food": idx.FoodBP}[rate.Index]
 				basis += fmt.Sprintf("：按%s，%s低保标准 %s 元 × %s，每人每月 %s 元", map[string]string{"cpi": "居民消费价格指数", "food": "食品价格指数"}[rate.Index],
-					map[string]string{"urban": "城市", "rural": "农村"}[hukou], std, pct(bp), money.Fen(per))
+					map[string]string{"urban": "城市", "rural": "农村"}[hukou], std, Percent(bp), money.Fen(per))
 				if m := params["price.multiplier"].Ratio; m.Num != m.Den {
 					basis += "（含阶段性 " + m.String() + " 倍）"
 				}
@@ -210,8 +216,8 @@ func (s *Service) setPriceRates(ctx context.Context, tx *sql.Tx, r *Run) error {
 	return nil
 }
 
-// pct shows hundredths of a percent as a percentage.
-func pct(bp int64) string {
+// Percent shows hundredths of a percent as a percentage: 360 → "3.60%".
+func Percent(bp int64) string {
 	sign := ""
 	if bp < 0 {
 		sign, bp = "-", -bp
@@ -219,7 +225,7 @@ func pct(bp int64) string {
 	return fmt.Sprintf("%s%d.%02d%%", sign, bp/100, bp%100)
 }
 
-func ratioPct(r policy.Ratio) string { return pct(r.Num * 10000 / r.Den) }
+func ratioPct(r policy.Ratio) string { return Percent(r.Num * 10000 / r.Den) }
 
 func scalarInt(ctx context.Context, tx *sql.Tx, q string, args ...any) (int64, error) {
 	var n int64

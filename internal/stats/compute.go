@@ -223,26 +223,13 @@ func (s *Service) Compute(ctx context.Context, per Period) (map[string]*Figures,
 // PostgreSQL the aggregates get room to sort and hash in memory (a setting
 // that needs a transaction; SQLite's would take its write lock, so not there).
 func (s *Service) each(ctx context.Context, query string, args []any, fn func(scan func(...any) error) error) error {
-	read := func(q db.Querier) error {
-		rows, err := q.QueryContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			if err := fn(rows.Scan); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
-	}
 	if s.DB.Dialect != db.Postgres {
-		return read(s.DB)
+		return db.Each(ctx, s.DB, query, args, fn)
 	}
 	return s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `SET LOCAL work_mem = '128MB'`); err != nil {
 			return err
 		}
-		return read(tx)
+		return db.Each(ctx, tx, query, args, fn)
 	})
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"jiuzhu/internal/db"
 )
 
 // recipients is every recipient household of a batch in a compact form:
@@ -61,9 +63,12 @@ func (s *Service) loadRecipients(ctx context.Context, scope, date string, ix *re
 	var incomes []incomeRow
 	var assets []assetRow
 	kinds := "'" + strings.Join(declaredKinds[:], "', '") + "'"
+	each := func(fn func(scan func(...any) error) error, query string, args ...any) error {
+		return db.Each(ctx, s.DB, query, args, fn)
+	}
 	reads := []func() error{
 		func() error {
-			return s.each(ctx, func(scan func(...any) error) error {
+			return each(func(scan func(...any) error) error {
 				var h recipientHH
 				var created time.Time
 				if err := scan(&h.id, &h.region, &h.hukou, &created, &h.caseID); err != nil {
@@ -76,7 +81,7 @@ func (s *Service) loadRecipients(ctx context.Context, scope, date string, ix *re
 				JOIN (`+RecipientCases+`) c ON c.household_id = h.id WHERE h.region_code LIKE $1 ORDER BY h.id`, scope+"%")
 		},
 		func() error {
-			return s.each(ctx, func(scan func(...any) error) error {
+			return each(func(scan func(...any) error) error {
 				var m memberRow
 				var hash string
 				if err := scan(&m.hid, &m.pid, &hash); err != nil {
@@ -94,7 +99,7 @@ func (s *Service) loadRecipients(ctx context.Context, scope, date string, ix *re
 				WHERE p.status = 'active' AND h.region_code LIKE $1 ORDER BY p.household_id, p.id`, scope+"%")
 		},
 		func() error {
-			return s.each(ctx, func(scan func(...any) error) error {
+			return each(func(scan func(...any) error) error {
 				var in incomeRow
 				var kind string
 				if err := scan(&in.pid, &kind, &in.fen); err != nil {
@@ -106,7 +111,7 @@ func (s *Service) loadRecipients(ctx context.Context, scope, date string, ix *re
 			}, `SELECT person_id, kind, monthly_fen FROM person_incomes WHERE since <= $1 AND kind IN (`+kinds+`) ORDER BY person_id, kind, since, id`, date)
 		},
 		func() error {
-			return s.each(ctx, func(scan func(...any) error) error {
+			return each(func(scan func(...any) error) error {
 				var a assetRow
 				if err := scan(&a.hid, &a.kind, &a.fen); err != nil {
 					return err
@@ -182,21 +187,6 @@ func (s *Service) loadRecipients(ctx context.Context, scope, date string, ix *re
 		}
 	}
 	return rs, nil
-}
-
-// each runs a query and calls fn with a scanner for every row.
-func (s *Service) each(ctx context.Context, fn func(scan func(...any) error) error, query string, args ...any) error {
-	rows, err := s.DB.QueryContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows.Scan); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
 }
 
 // household builds the rules' view of household i, with member names when

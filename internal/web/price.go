@@ -1,7 +1,6 @@
 package web
 
 import (
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -60,8 +59,8 @@ func (s *Server) payrollPricesRender(w http.ResponseWriter, r *http.Request, err
 		err = lerr
 	}
 	for _, p := range list {
-		d.Indices = append(d.Indices, priceIndexRow{Month: p.Month, CPI: bpPct(p.CPIBP), Food: bpPct(p.FoodBP), ReleasedOn: p.ReleasedOn,
-			EnteredBy: p.EnteredBy, EnteredAt: p.EnteredAt, PaysIn: nextMonth(p.Month)})
+		d.Indices = append(d.Indices, priceIndexRow{Month: p.Month, CPI: payroll.Percent(p.CPIBP), Food: payroll.Percent(p.FoodBP), ReleasedOn: p.ReleasedOn,
+			EnteredBy: p.EnteredBy, EnteredAt: p.EnteredAt, PaysIn: p.PaysIn()})
 	}
 	if r.Method == http.MethodGet {
 		today := todayCST()
@@ -112,21 +111,4 @@ func (s *Server) priceRates(r *http.Request, runID int64) ([]priceRateRow, error
 			IndexMonth: p.IndexMonth, PerPerson: money.Fen(p.PerPersonFen).String(), Basis: p.Basis})
 	}
 	return out, nil
-}
-
-// bpPct shows hundredths of a percent as a percentage: 360 → "3.60%".
-func bpPct(bp int64) string {
-	sign := ""
-	if bp < 0 {
-		sign, bp = "-", -bp
-	}
-	return fmt.Sprintf("%s%d.%02d%%", sign, bp/100, bp%100)
-}
-
-func nextMonth(m string) string {
-	t, err := time.Parse("2006-01", m)
-	if err != nil {
-		return ""
-	}
-	return t.AddDate(0, 1, 0).Format("2006-01")
 }

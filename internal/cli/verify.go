@@ -7,8 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"jiuzhu/internal/auth"
@@ -151,8 +153,8 @@ func printBatch(w io.Writer, s *verify.BatchSummary) {
 	fmt.Fprintln(w, "按县（市、区）：")
 	for _, c := range s.Counties {
 		var kinds []string
-		for k, n := range c.ByKind {
-			kinds = append(kinds, fmt.Sprintf("%s %d", verify.FindingLabels[k], n))
+		for _, k := range slices.Sorted(maps.Keys(c.ByKind)) {
+			kinds = append(kinds, fmt.Sprintf("%s %d", verify.FindingLabels[k], c.ByKind[k]))
 		}
 		fmt.Fprintf(w, "  %s %s  任务 %d（%s）\n", c.Code[:6], c.Name, c.Tasks, strings.Join(kinds, "，"))
 	}

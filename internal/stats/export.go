@@ -34,7 +34,8 @@ type Column struct {
 	Base    func(f *Figures) int64
 }
 
-func sumUR(a [2]int64) int64 { return a[0] + a[1] }
+// Both adds the urban and rural halves of a figure.
+func Both(a [2]int64) int64 { return a[0] + a[1] }
 
 // Columns are the TJ-01/TJ-02 items of domain.md §8 in the order of the
 // MCA tables: urban and rural dibao, dynamic management, extreme poverty,
@@ -54,10 +55,10 @@ var Columns = []Column{
 		Value: func(f *Figures) int64 { return f.AvgStandard(1) * 12 }, Base: func(f *Figures) int64 { return f.DibaoPersons[1] }},
 	{Key: "dibao_level_rural", Group: "农村低保", Label: "月人均补助水平", Unit: "元/人·月", Money: true, Avg: true, Private: true,
 		Value: func(f *Figures) int64 { return f.PaymentLevel(1) }, Base: func(f *Figures) int64 { return f.DibaoPersons[1] }},
-	{Key: "dibao_new_households", Group: "低保新增", Label: "户数", Unit: "户", Value: func(f *Figures) int64 { return sumUR(f.DibaoNewHH) }},
-	{Key: "dibao_new_persons", Group: "低保新增", Label: "人数", Unit: "人", Value: func(f *Figures) int64 { return sumUR(f.DibaoNewP) }},
-	{Key: "dibao_removed_households", Group: "低保动态调减", Label: "户数", Unit: "户", Value: func(f *Figures) int64 { return sumUR(f.DibaoOutHH) }},
-	{Key: "dibao_removed_persons", Group: "低保动态调减", Label: "人数", Unit: "人", Value: func(f *Figures) int64 { return sumUR(f.DibaoOutP) }},
+	{Key: "dibao_new_households", Group: "低保新增", Label: "户数", Unit: "户", Value: func(f *Figures) int64 { return Both(f.DibaoNewHH) }},
+	{Key: "dibao_new_persons", Group: "低保新增", Label: "人数", Unit: "人", Value: func(f *Figures) int64 { return Both(f.DibaoNewP) }},
+	{Key: "dibao_removed_households", Group: "低保动态调减", Label: "户数", Unit: "户", Value: func(f *Figures) int64 { return Both(f.DibaoOutHH) }},
+	{Key: "dibao_removed_persons", Group: "低保动态调减", Label: "人数", Unit: "人", Value: func(f *Figures) int64 { return Both(f.DibaoOutP) }},
 	{Key: "tekun_centralised_urban", Group: "特困人员", Label: "城市集中供养", Unit: "人", Value: func(f *Figures) int64 { return f.TekunCentral[0] }},
 	{Key: "tekun_dispersed_urban", Group: "特困人员", Label: "城市分散供养", Unit: "人", Value: func(f *Figures) int64 { return f.TekunDispersed[0] }},
 	{Key: "tekun_centralised_rural", Group: "特困人员", Label: "农村集中供养", Unit: "人", Value: func(f *Figures) int64 { return f.TekunCentral[1] }},

@@ -100,13 +100,13 @@ func (s *Service) Batch(ctx context.Context, u *auth.User, opts BatchOptions) (*
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		all, err := s.current(ctx, tx, nil)
-		if err != nil {
-			return err
-		}
 		if sum.ID != 0 {
 			sum.Resumed = true
 			extracts, err = s.extractsByID(ctx, tx, ids)
+			return err
+		}
+		all, err := s.current(ctx, tx, nil)
+		if err != nil {
 			return err
 		}
 		for _, e := range all {

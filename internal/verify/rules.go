@@ -33,10 +33,6 @@ var FindingLabels = map[string]string{
 	FindEmployment: "未申报就业", FindComposition: "婚姻状况变化",
 }
 
-// KindDisabilityVehicle is a disability vehicle, exempt from the asset test
-// (DB-20); it is shown in reports but never a finding.
-const KindDisabilityVehicle = "disability_vehicle"
-
 // Limits are the rule parameters for a household's region on the data date.
 type Limits struct {
 	StandardFen      int64 // the household's dibao standard (urban or rural)

@@ -18,22 +18,25 @@ import (
 
 // Item kinds: what a department row says about a person. Amounts are fen.
 const (
-	KindDeath        = "death"         // police deregistration or a funeral record
-	KindMovedOut     = "moved_out"     // hukou moved out of the province
-	KindVehicle      = "vehicle"       // amount: purchase price
-	KindHouse        = "house"         // amount: 0 (area in the details)
-	KindBusiness     = "business"      // amount: subscribed capital
-	KindPension      = "pension"       // amount: monthly
-	KindBasicPension = "basic_pension" // amount: monthly
-	KindUnemployment = "unemployment_benefit"
-	KindEmployed     = "employed"       // social-insurance contributions; amount: monthly wage base
-	KindTaxable      = "taxable_income" // amount: yearly
-	KindProvident    = "provident_fund" // amount: monthly deposit
-	KindDeposit      = "deposit"        // amount: balance
-	KindSecurities   = "securities"     // amount: market value
-	KindInsurance    = "commercial_insurance"
-	KindMarriage     = "marriage"
-	KindDivorce      = "divorce"
+	KindDeath    = "death"     // police deregistration or a funeral record
+	KindMovedOut = "moved_out" // hukou moved out of the province
+	KindVehicle  = "vehicle"   // amount: purchase price
+	// KindDisabilityVehicle is exempt from the asset test (DB-20): shown in
+	// reports, never a finding.
+	KindDisabilityVehicle = "disability_vehicle"
+	KindHouse             = "house"         // amount: 0 (area in the details)
+	KindBusiness          = "business"      // amount: subscribed capital
+	KindPension           = "pension"       // amount: monthly
+	KindBasicPension      = "basic_pension" // amount: monthly
+	KindUnemployment      = "unemployment_benefit"
+	KindEmployed          = "employed"       // social-insurance contributions; amount: monthly wage base
+	KindTaxable           = "taxable_income" // amount: yearly
+	KindProvident         = "provident_fund" // amount: monthly deposit
+	KindDeposit           = "deposit"        // amount: balance
+	KindSecurities        = "securities"     // amount: market value
+	KindInsurance         = "commercial_insurance"
+	KindMarriage          = "marriage"
+	KindDivorce           = "divorce"
 )
 
 // ColumnType says how a cell is read and checked.

@@ -13,6 +13,7 @@ import (
 	"jiuzhu/internal/apperr"
 	"jiuzhu/internal/audit"
 	"jiuzhu/internal/auth"
+	"jiuzhu/internal/db"
 	"jiuzhu/internal/idcard"
 	"jiuzhu/internal/money"
 	"jiuzhu/internal/region"
@@ -317,21 +318,22 @@ func (s *Service) PeerRequests(ctx context.Context, u *auth.User) ([]PeerRequest
 	if !u.Can(auth.VerifyBatch) {
 		return nil, apperr.Forbidden("无权查看协查请求")
 	}
-	rows, err := s.DB.QueryContext(ctx, `SELECT id, region_code, peer, peer_ref, subject_masked, subject_name, purpose, authorisation, received_at, due_on, status, answer, answered_by
-		FROM verify_peer_requests WHERE region_code LIKE $1 ORDER BY status DESC, due_on, id`, u.Scope()+"%")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	var out []PeerRequest
-	for rows.Next() {
-		var p PeerRequest
-		if err := rows.Scan(&p.ID, &p.Region, &p.Peer, &p.PeerRef, &p.SubjectMasked, &p.SubjectName, &p.Purpose, &p.Authorisation, &p.ReceivedAt, &p.DueOn, &p.Status, &p.Answer, &p.AnsweredBy); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	err := db.Each(ctx, s.DB, `SELECT `+peerCols+` FROM verify_peer_requests WHERE region_code LIKE $1 ORDER BY status DESC, due_on, id`,
+		[]any{u.Scope() + "%"}, func(scan func(...any) error) error {
+			p, err := scanPeer(scan)
+			out = append(out, p)
+			return err
+		})
+	return out, err
+}
+
+const peerCols = `id, region_code, peer, peer_ref, subject_masked, subject_name, purpose, authorisation, received_at, due_on, status, answer, answered_by`
+
+func scanPeer(scan func(...any) error) (PeerRequest, error) {
+	var p PeerRequest
+	err := scan(&p.ID, &p.Region, &p.Peer, &p.PeerRef, &p.SubjectMasked, &p.SubjectName, &p.Purpose, &p.Authorisation, &p.ReceivedAt, &p.DueOn, &p.Status, &p.Answer, &p.AnsweredBy)
+	return p, err
 }
 
 // AnswerPeer looks the subject up in the extracts in force and files the
@@ -387,14 +389,9 @@ func (s *Service) AnswerPeer(ctx context.Context, u *auth.User, id int64) (*Peer
 	if err != nil {
 		return nil, err
 	}
-	list, err := s.PeerRequests(ctx, u)
+	p, err := scanPeer(s.DB.QueryRowContext(ctx, `SELECT `+peerCols+` FROM verify_peer_requests WHERE id = $1`, id).Scan)
 	if err != nil {
 		return nil, err
 	}
-	for i := range list {
-		if list[i].ID == id {
-			return &list[i], nil
-		}
-	}
-	return nil, apperr.NotFound("协查请求不存在")
+	return &p, nil
 }

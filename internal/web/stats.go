@@ -273,15 +273,13 @@ func deltaFen(cur, prev int64) (string, string) {
 
 func statCount(n int64) string { return groupDigits(strconv.FormatInt(n, 10)) }
 
-func sumUR(a [2]int64) int64 { return a[0] + a[1] }
-
 // levelAll is the month's payment level over urban and rural recipients together.
 func levelAll(f *stats.Figures) int64 {
-	p := sumUR(f.DibaoPersons)
+	p := stats.Both(f.DibaoPersons)
 	if p == 0 {
 		return 0
 	}
-	return (sumUR(f.DibaoFen) + p/2) / p
+	return (stats.Both(f.DibaoFen) + p/2) / p
 }
 
 func yuanFloat(fen int64) float64 { return float64(fen) / 100 }
@@ -334,9 +332,9 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	card("card-rural", "农村低保人数", cur.DibaoPersons[1], prev.DibaoPersons[1], "人", statCount(cur.DibaoHH[1])+" 户")
 	moneyCard("card-level-urban", "城市低保月人均补助水平", cur.PaymentLevel(0), prev.PaymentLevel(0), "平均标准 "+money.Fen(cur.AvgStandard(0)).String()+" 元")
 	moneyCard("card-level-rural", "农村低保月人均补助水平", cur.PaymentLevel(1), prev.PaymentLevel(1), "平均标准 "+money.Fen(cur.AvgStandard(1)).String()+" 元")
-	tekun := func(f *stats.Figures) int64 { return sumUR(f.TekunCentral) + sumUR(f.TekunDispersed) }
-	card("card-tekun", "特困人员", tekun(cur), tekun(prev), "人", "集中 "+statCount(sumUR(cur.TekunCentral))+" · 分散 "+statCount(sumUR(cur.TekunDispersed)))
-	card("card-new", "低保新增 / 调减（户）", sumUR(cur.DibaoNewHH), sumUR(prev.DibaoNewHH), "户", "调减 "+statCount(sumUR(cur.DibaoOutHH))+" 户")
+	tekun := func(f *stats.Figures) int64 { return stats.Both(f.TekunCentral) + stats.Both(f.TekunDispersed) }
+	card("card-tekun", "特困人员", tekun(cur), tekun(prev), "人", "集中 "+statCount(stats.Both(cur.TekunCentral))+" · 分散 "+statCount(stats.Both(cur.TekunDispersed)))
+	card("card-new", "低保新增 / 调减（户）", stats.Both(cur.DibaoNewHH), stats.Both(prev.DibaoNewHH), "户", "调减 "+statCount(stats.Both(cur.DibaoOutHH))+" 户")
 	card("card-temp", "临时救助", cur.TempCases, prev.TempCases, "人次", "金额 "+money.Fen(cur.TempFen).String()+" 元")
 	card("card-disability", "残疾人两项补贴", cur.DisLiving+cur.DisCare, prev.DisLiving+prev.DisCare, "人", "生活 "+statCount(cur.DisLiving)+" · 护理 "+statCount(cur.DisCare))
 	card("card-children", "孤儿和事实无人抚养儿童", cur.Orphans+cur.Unattended, prev.Orphans+prev.Unattended, "人", "孤儿 "+statCount(cur.Orphans)+" · 事实无人抚养 "+statCount(cur.Unattended))
@@ -363,11 +361,11 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		if d.Measure == "level" {
 			cmp = append(cmp, Bar{Label: c.Name, Value: yuanFloat(levelAll(c)), Href: href})
 		} else {
-			cmp = append(cmp, Bar{Label: c.Name, Value: float64(sumUR(c.DibaoPersons)), Href: href})
+			cmp = append(cmp, Bar{Label: c.Name, Value: float64(stats.Both(c.DibaoPersons)), Href: href})
 		}
-		ch := dashChild{Code: c.Region, Name: c.Name, Drill: drill, Households: sumUR(c.DibaoHH), Persons: sumUR(c.DibaoPersons),
+		ch := dashChild{Code: c.Region, Name: c.Name, Drill: drill, Households: stats.Both(c.DibaoHH), Persons: stats.Both(c.DibaoPersons),
 			Level: "—", RuralStd: "—", Tekun: tekun(c), Temp: c.TempCases}
-		if l := levelAll(c); sumUR(c.DibaoPersons) > 0 {
+		if l := levelAll(c); stats.Both(c.DibaoPersons) > 0 {
 			ch.Level = money.Fen(l).String()
 		}
 		if c.DibaoPersons[1] > 0 {

@@ -19,11 +19,16 @@ import (
 	"jiuzhu/internal/audit"
 	"jiuzhu/internal/auth"
 	"jiuzhu/internal/casework"
+	"jiuzhu/internal/credit"
 	"jiuzhu/internal/db"
+	"jiuzhu/internal/discovery"
 	"jiuzhu/internal/institution"
+	"jiuzhu/internal/integrity"
+	"jiuzhu/internal/linkage"
 	"jiuzhu/internal/online"
 	"jiuzhu/internal/payroll"
 	"jiuzhu/internal/policy/policydb"
+	"jiuzhu/internal/referral"
 	"jiuzhu/internal/region"
 	"jiuzhu/internal/registry"
 	"jiuzhu/internal/stats"
@@ -44,6 +49,11 @@ type API struct {
 	Verify       *verify.Service
 	Stats        *stats.Service
 	Institutions *institution.Service
+	Discovery    *discovery.Service
+	Linkage      *linkage.Service
+	Credit       *credit.Service
+	Referrals    *referral.Service
+	Integrity    *integrity.Service
 }
 
 // Routes registers every endpoint on mux.
@@ -81,6 +91,9 @@ func (a *API) Routes(mux *http.ServeMux) {
 	a.importRoutes(mux)
 	a.statsRoutes(mux)
 	a.institutionRoutes(mux)
+	a.discoveryRoutes(mux)
+	a.referralRoutes(mux)
+	a.integrityRoutes(mux)
 	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apperr.Error{Status: http.StatusNotFound, Code: "no_such_endpoint", Message: "接口不存在：" + r.Method + " " + r.URL.Path})
 	}))

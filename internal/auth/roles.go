@@ -47,6 +47,31 @@ const (
 	InstitutionWrite Permission = "institution:write"
 	// StatsRead sees the statistics and dashboards of the user's region.
 	StatsRead Permission = "stats:read"
+	// ShareAdmin issues and revokes the API keys of consuming departments
+	// and portals (data sharing and DCI).
+	ShareAdmin Permission = "share:admin"
+	// DiscoveryRead sees the proactive-discovery worklists in scope;
+	// DiscoveryImport loads department events and other registries.
+	DiscoveryRead   Permission = "discovery:read"
+	DiscoveryImport Permission = "discovery:import"
+	// CreditRead sees credit (fraud) records in scope; CreditManage records
+	// an appeal's outcome or an early expiry.
+	CreditRead   Permission = "credit:read"
+	CreditManage Permission = "credit:manage"
+	// ReferralWrite records a household's needs and refers them;
+	// ReferralRead sees referrals in scope; ReferralAnswer is the member
+	// department's or charity's user, who sees only what is addressed to
+	// its organisation; ReferralOrgs keeps a county's list of organisations.
+	ReferralWrite  Permission = "referral:write"
+	ReferralRead   Permission = "referral:read"
+	ReferralAnswer Permission = "referral:answer"
+	ReferralOrgs   Permission = "referral:orgs"
+	// IntegrityRead sees the anomaly lists in scope; IntegrityDecide marks
+	// an entry explained, referred or confirmed; CampaignRun opens special
+	// campaigns and assigns their samples.
+	IntegrityRead   Permission = "integrity:read"
+	IntegrityDecide Permission = "integrity:decide"
+	CampaignRun     Permission = "campaign:run"
 )
 
 // Role is one of the jobs of DESIGN.md §1.
@@ -61,6 +86,8 @@ const (
 	VerificationOfficer Role = "verification_officer"
 	Supervisor          Role = "supervisor"
 	DepartmentOfficer   Role = "department_officer"
+	PartnerOfficer      Role = "partner_officer"
+	Inspector           Role = "inspector"
 	Auditor             Role = "auditor"
 	Admin               Role = "admin"
 )
@@ -75,16 +102,18 @@ type RoleInfo struct {
 
 // Roles lists every role in the order the UI offers them.
 var Roles = []RoleInfo{
-	{VillageAssistant, "村（社区）协理员", []int{region.Village}, []Permission{RegistryRead, RegistryWrite, CaseRead, CaseAct}},
-	{TownshipCaseworker, "乡镇（街道）经办人", []int{region.Township}, []Permission{RegistryRead, RegistryWrite, RegistryReveal, CaseRead, CaseAct, VerifyRequest, VerifyTasks, InstitutionRead}},
-	{TownshipReviewer, "乡镇（街道）审核人", []int{region.Township}, []Permission{RegistryRead, RegistryWrite, RegistryReveal, CaseRead, CaseAct, PayrollRead, PayrollReserve, VerifyRequest, VerifyTasks, InstitutionRead, StatsRead}},
-	{CountyApprover, "县级审批人", []int{region.County}, []Permission{RegistryRead, RegistryReveal, CaseRead, CaseAct, PayrollRead, PayrollRun, PayrollApprove, VerifyRequest, VerifyTasks, InstitutionRead, InstitutionWrite, StatsRead}},
+	{VillageAssistant, "村（社区）协理员", []int{region.Village}, []Permission{RegistryRead, RegistryWrite, CaseRead, CaseAct, ReferralRead}},
+	{TownshipCaseworker, "乡镇（街道）经办人", []int{region.Township}, []Permission{RegistryRead, RegistryWrite, RegistryReveal, CaseRead, CaseAct, VerifyRequest, VerifyTasks, InstitutionRead, DiscoveryRead, ReferralWrite, ReferralRead}},
+	{TownshipReviewer, "乡镇（街道）审核人", []int{region.Township}, []Permission{RegistryRead, RegistryWrite, RegistryReveal, CaseRead, CaseAct, PayrollRead, PayrollReserve, VerifyRequest, VerifyTasks, InstitutionRead, StatsRead, DiscoveryRead, ReferralWrite, ReferralRead}},
+	{CountyApprover, "县级审批人", []int{region.County}, []Permission{RegistryRead, RegistryReveal, CaseRead, CaseAct, PayrollRead, PayrollRun, PayrollApprove, VerifyRequest, VerifyTasks, InstitutionRead, InstitutionWrite, StatsRead, DiscoveryRead, CreditRead, CreditManage, ReferralRead, ReferralOrgs, IntegrityRead}},
 	{CountyFinance, "县级资金审核人", []int{region.County}, []Permission{RegistryRead, CaseRead, PayrollRead, PayrollApprove, PayrollLedger, StatsRead}},
-	{VerificationOfficer, "核对中心核对员", []int{region.Province, region.City, region.County}, []Permission{RegistryRead, RegistryReveal, CaseRead, VerifyRequest, VerifyImport, VerifyBatch, VerifyTasks}},
-	{Supervisor, "市/省级监管人员", []int{region.Province, region.City}, []Permission{RegistryRead, CaseRead, PolicySchedule, PolicyApprove, PayrollRead, InstitutionRead, InstitutionWrite, StatsRead}},
-	{DepartmentOfficer, "部门数据专员", []int{region.Province, region.City, region.County}, []Permission{VerifyImport}},
-	{Auditor, "审计/纪检人员", []int{region.Province, region.City, region.County}, []Permission{RegistryRead, AuditRead, CaseRead, PayrollRead, InstitutionRead, StatsRead}},
-	{Admin, "系统管理员", []int{region.Province, region.City, region.County, region.Township}, []Permission{UserAdmin, RegistryRead, AuditRead, PolicySchedule, PolicyApprove, InstitutionRead, InstitutionWrite, StatsRead}},
+	{VerificationOfficer, "核对中心核对员", []int{region.Province, region.City, region.County}, []Permission{RegistryRead, RegistryReveal, CaseRead, VerifyRequest, VerifyImport, VerifyBatch, VerifyTasks, DiscoveryRead, DiscoveryImport}},
+	{Supervisor, "市/省级监管人员", []int{region.Province, region.City}, []Permission{RegistryRead, CaseRead, PolicySchedule, PolicyApprove, PayrollRead, InstitutionRead, InstitutionWrite, StatsRead, DiscoveryRead, CreditRead, ReferralRead, ReferralOrgs, IntegrityRead, CampaignRun}},
+	{DepartmentOfficer, "部门数据专员", []int{region.Province, region.City, region.County}, []Permission{VerifyImport, DiscoveryImport}},
+	{PartnerOfficer, "协同部门/社会组织经办人", []int{region.County}, []Permission{ReferralAnswer}},
+	{Inspector, "纪检监察人员", []int{region.Province, region.City, region.County}, []Permission{RegistryRead, CaseRead, PayrollRead, AuditRead, StatsRead, DiscoveryRead, CreditRead, CreditManage, ReferralRead, IntegrityRead, IntegrityDecide, CampaignRun}},
+	{Auditor, "审计人员", []int{region.Province, region.City, region.County}, []Permission{RegistryRead, AuditRead, CaseRead, PayrollRead, InstitutionRead, StatsRead, DiscoveryRead, CreditRead, ReferralRead, IntegrityRead}},
+	{Admin, "系统管理员", []int{region.Province, region.City, region.County, region.Township}, []Permission{UserAdmin, RegistryRead, AuditRead, PolicySchedule, PolicyApprove, InstitutionRead, InstitutionWrite, StatsRead, ShareAdmin, ReferralOrgs}},
 }
 
 // Info returns a role's description.

@@ -103,7 +103,7 @@ func genCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: jiuzhu bench registry|calc|casework|payroll|verify|stats [-db postgres://...] [-scale F]")
+		return errors.New("usage: jiuzhu bench registry|calc|casework|payroll|verify|stats|share|integrity [-db postgres://...] [-scale F]")
 	}
 	name, rest := args[0], args[1:]
 	switch name {
@@ -154,8 +154,20 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		return bench.Stats(ctx, stdout, *dbURL, *scale)
+	case "share", "integrity":
+		fs := flag.NewFlagSet("bench "+name, flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		dbURL := fs.String("db", "", "PostgreSQL URL (the bench works in its own schema and drops it)")
+		scale := fs.Float64("scale", 0.02, "size: 1 = the province")
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		if name == "share" {
+			return bench.Share(ctx, stdout, *dbURL, *scale)
+		}
+		return bench.Integrity(ctx, stdout, *dbURL, *scale)
 	}
-	return fmt.Errorf("bench: unknown benchmark %q (registry, calc, casework, payroll, verify, stats)", name)
+	return fmt.Errorf("bench: unknown benchmark %q (registry, calc, casework, payroll, verify, stats, share, integrity)", name)
 }
 
 // loadDemoData fills the two demo counties once, on an empty registry.

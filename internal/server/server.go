@@ -24,15 +24,22 @@ import (
 	"jiuzhu/internal/calendar/calendardb"
 	"jiuzhu/internal/casework"
 	"jiuzhu/internal/config"
+	"jiuzhu/internal/credit"
 	"jiuzhu/internal/crypt"
 	"jiuzhu/internal/db"
+	"jiuzhu/internal/dci"
+	"jiuzhu/internal/discovery"
 	"jiuzhu/internal/institution"
+	"jiuzhu/internal/integrity"
+	"jiuzhu/internal/linkage"
 	"jiuzhu/internal/online"
 	"jiuzhu/internal/payroll"
 	"jiuzhu/internal/policy"
 	"jiuzhu/internal/policy/policydb"
+	"jiuzhu/internal/referral"
 	"jiuzhu/internal/region"
 	"jiuzhu/internal/registry"
+	"jiuzhu/internal/share"
 	"jiuzhu/internal/stats"
 	"jiuzhu/internal/verify"
 	"jiuzhu/internal/web"
@@ -53,6 +60,13 @@ type App struct {
 	Verify       *verify.Service
 	Stats        *stats.Service
 	Institutions *institution.Service
+	Share        *share.Service // API keys and data sharing with departments
+	DCI          *dci.Service   // DCI Social Registry endpoints
+	Discovery    *discovery.Service
+	Linkage      *linkage.Service
+	Credit       *credit.Service
+	Referrals    *referral.Service
+	Integrity    *integrity.Service
 	// Calendar is the live working-day calendar: the embedded notices plus the
 	// years administrators entered.
 	Calendar *calendar.Calendar
@@ -131,6 +145,13 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Stats = &stats.Service{DB: d, Tree: tree, Params: a.Policy}
 	a.Institutions = &institution.Service{DB: d, Tree: tree}
 	a.Verify = &verify.Service{DB: d, Tree: tree, Keys: keys, Params: a.Policy, Calendar: a.Calendar, StoreDir: cfg.ExtractDir()}
+	a.Share = &share.Service{DB: d, Tree: tree, Keys: keys, Log: log}
+	a.DCI = &dci.Service{DB: d, Tree: tree, Keys: keys, Share: a.Share, Log: log, Client: &http.Client{Timeout: 10 * time.Second}}
+	a.Discovery = &discovery.Service{DB: d, Tree: tree, Keys: keys, Calendar: a.Calendar, Log: log}
+	a.Linkage = &linkage.Service{DB: d, Tree: tree, Keys: keys}
+	a.Credit = &credit.Service{DB: d, Tree: tree, Keys: keys}
+	a.Referrals = &referral.Service{DB: d, Tree: tree, Keys: keys, Calendar: a.Calendar, Log: log}
+	a.Integrity = &integrity.Service{DB: d, Tree: tree, Keys: keys, Calendar: a.Calendar, Payroll: a.Payroll, Credit: a.Credit, Log: log}
 	return a, nil
 }
 
@@ -160,12 +181,18 @@ func (a *App) EnsureAdmin(ctx context.Context) (string, error) {
 // Handler returns the whole HTTP surface.
 func (a *App) Handler() (http.Handler, error) {
 	mux := http.NewServeMux()
-	w, err := web.New(&web.Server{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Payroll: a.Payroll, Online: a.Online, Verify: a.Verify, Stats: a.Stats, Institutions: a.Institutions, Calendar: a.Calendar, Tree: a.Tree, Secure: a.Cfg.SecureCookies, Demo: a.Cfg.Demo, Log: a.Log})
+	w, err := web.New(&web.Server{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Payroll: a.Payroll, Online: a.Online, Verify: a.Verify, Stats: a.Stats, Institutions: a.Institutions,
+		Share: a.Share, Discovery: a.Discovery, Linkage: a.Linkage, Credit: a.Credit, Referrals: a.Referrals, Integrity: a.Integrity,
+		Calendar: a.Calendar, Tree: a.Tree, Secure: a.Cfg.SecureCookies, Demo: a.Cfg.Demo, Log: a.Log})
 	if err != nil {
 		return nil, err
 	}
 	w.Routes(mux)
-	(&api.API{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Payroll: a.Payroll, Online: a.Online, Verify: a.Verify, Stats: a.Stats, Institutions: a.Institutions, Tree: a.Tree, DB: a.DB, Log: a.Log}).Routes(mux)
+	(&api.API{Auth: a.Auth, Registry: a.Registry, Policy: a.Policy, Casework: a.Casework, Payroll: a.Payroll, Online: a.Online, Verify: a.Verify, Stats: a.Stats, Institutions: a.Institutions,
+		Discovery: a.Discovery, Linkage: a.Linkage, Credit: a.Credit, Referrals: a.Referrals, Integrity: a.Integrity,
+		Tree: a.Tree, DB: a.DB, Log: a.Log}).Routes(mux)
+	mux.Handle("/share/", a.Share.Handler())
+	mux.Handle("/dci/", http.StripPrefix("/dci", a.DCI.Handler()))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -24,12 +24,18 @@ import (
 	"jiuzhu/internal/auth"
 	"jiuzhu/internal/calendar"
 	"jiuzhu/internal/casework"
+	"jiuzhu/internal/credit"
+	"jiuzhu/internal/discovery"
 	"jiuzhu/internal/institution"
+	"jiuzhu/internal/integrity"
+	"jiuzhu/internal/linkage"
 	"jiuzhu/internal/online"
 	"jiuzhu/internal/payroll"
 	"jiuzhu/internal/policy/policydb"
+	"jiuzhu/internal/referral"
 	"jiuzhu/internal/region"
 	"jiuzhu/internal/registry"
+	"jiuzhu/internal/share"
 	"jiuzhu/internal/stats"
 	"jiuzhu/internal/verify"
 )
@@ -54,6 +60,12 @@ type Server struct {
 	Verify       *verify.Service
 	Stats        *stats.Service
 	Institutions *institution.Service
+	Share        *share.Service
+	Discovery    *discovery.Service
+	Linkage      *linkage.Service
+	Credit       *credit.Service
+	Referrals    *referral.Service
+	Integrity    *integrity.Service
 	Calendar     *calendar.Calendar
 	Tree         *region.Tree
 	Secure       bool // Secure cookies
@@ -321,6 +333,10 @@ func (s *Server) Routes(mux *http.ServeMux) {
 	s.importRoutes(mux)
 	s.statsRoutes(mux)
 	s.institutionRoutes(mux)
+	s.shareRoutes(mux)
+	s.discoveryRoutes(mux)
+	s.referralRoutes(mux)
+	s.integrityRoutes(mux)
 }
 
 func cacheStatic(h http.Handler) http.Handler {

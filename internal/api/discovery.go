@@ -1,0 +1,5 @@
+package api
+
+import "net/http"
+
+func (a *API) discoveryRoutes(mux *http.ServeMux) {}

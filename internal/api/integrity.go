@@ -1,0 +1,5 @@
+package api
+
+import "net/http"
+
+func (a *API) integrityRoutes(mux *http.ServeMux) {}

@@ -34,7 +34,10 @@ commands:
   simulate  a reform simulation over the registry
   payroll   monthly payroll: run, check, bankfiles, reconcile, status, prices
   verify    economic verification: import extracts, fetch, batch re-check, layouts
-  bench     run a benchmark: jiuzhu bench registry|calc [-db URL] [-scale F]
+  share     sharing keys for departments and portals: keys, issue, revoke
+  discovery department events and other registries: import, rules, linkage
+  integrity anomaly lists for discipline inspection: run, plant
+  bench     run a benchmark: jiuzhu bench registry|calc|casework|payroll|verify|stats|share|integrity [-db URL] [-scale F]
 
 Settings come from flags, JIUZHU_* environment variables or a file named by
 -config / JIUZHU_CONFIG (KEY=VALUE lines). Run 'jiuzhu <command> -h' for flags.
@@ -68,6 +71,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		err = payrollCmd(ctx, args[1:], stdout, stderr)
 	case "verify":
 		err = verifyCmd(ctx, args[1:], stdout, stderr)
+	case "share":
+		err = shareCmd(ctx, args[1:], stdout, stderr)
+	case "discovery":
+		err = discoveryCmd(ctx, args[1:], stdout, stderr)
+	case "integrity":
+		err = integrityCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

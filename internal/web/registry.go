@@ -119,6 +119,7 @@ type householdData struct {
 	Reveal  map[int64]string
 	Cases   []*casework.Case
 	Verify  *householdVerify // the economic verification section, for those who request it
+	Help    *householdHelp   // needs, referrals and the help received from every source
 }
 
 func (s *Server) householdPage(w http.ResponseWriter, r *http.Request, status int, err error, reveal map[int64]string) {
@@ -145,7 +146,12 @@ func (s *Server) householdPage(w http.ResponseWriter, r *http.Request, status in
 		s.render(w, r, http.StatusOK, "error", "户信息", nil, lerr)
 		return
 	}
-	s.render(w, r, status, "household", "户信息 "+h.No, householdData{H: h, History: hist, Reveal: reveal, Cases: cases, Verify: vd}, err)
+	help, lerr := s.householdHelp(r.Context(), u, h.ID)
+	if lerr != nil {
+		s.render(w, r, http.StatusOK, "error", "户信息", nil, lerr)
+		return
+	}
+	s.render(w, r, status, "household", "户信息 "+h.No, householdData{H: h, History: hist, Reveal: reveal, Cases: cases, Verify: vd, Help: help}, err)
 }
 
 func (s *Server) householdView(w http.ResponseWriter, r *http.Request) {

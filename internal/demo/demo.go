@@ -49,6 +49,9 @@ func Seed(ctx context.Context, svc *auth.Service, tree *region.Tree) ([]Account,
 		{"demo.village", "演示村协理员", auth.VillageAssistant, village.Code},
 		{"demo.auditor", "演示审计员", auth.Auditor, "360100000000"},
 		{"demo.dept", "演示部门专员", auth.DepartmentOfficer, tree.Root.Code},
+		{"demo.inspector", "演示纪检监察", auth.Inspector, rural},
+		{"demo.yibao", "演示县医保局经办", auth.PartnerOfficer, rural},
+		{"demo.jiaoyu", "演示县教育局经办", auth.PartnerOfficer, rural},
 	}
 	var out []Account
 	for _, s := range specs {

@@ -359,6 +359,8 @@ func (s *Service) Act(ctx context.Context, u *auth.User, caseID int64, a Action)
 			}
 			if next.ReviewCycle != "" {
 				data["review_cycle"], data["next_review_on"] = next.ReviewCycle, next.NextReviewOn
+			}
+			if cs.Programme != "temporary" { // every regular entitlement starts in the amount history, which the sharing feed reads
 				after = func(tx *sql.Tx) error {
 					return s.amountChange(ctx, tx, cs.ID, next.PayFrom, 0, next.AmountFen, "approval", cs.No, today)
 				}

@@ -178,6 +178,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "jiuzhu 已启动：http://%s/  （数据库：%s）\n", ln.Addr(), app.DB.URL)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	app.RunBackground(ctx)
 	select {
 	case err := <-errc:
 		return err

@@ -16,6 +16,7 @@ import (
 	"jiuzhu/internal/payroll"
 	"jiuzhu/internal/region"
 	"jiuzhu/internal/server"
+	"jiuzhu/internal/share"
 )
 
 // progress prints a line at every tenth of the work.
@@ -194,6 +195,11 @@ func loadDemoData(ctx context.Context, app *server.App, stdout io.Writer) error 
 	}
 	if err := institution.SeedDemo(ctx, app.DB, app.Tree, demo.Counties); err != nil {
 		return fmt.Errorf("demo institutions: %w", err)
+	}
+	if id, secret, err := share.SeedDemo(ctx, app.Share, demo.Counties[1]); err != nil {
+		return fmt.Errorf("demo share key: %w", err)
+	} else {
+		fmt.Fprintf(stdout, "演示数据共享密钥（进贤县，只显示这一次）：client_id %s  client_secret %s\n", id, secret)
 	}
 	// open applications are a nicety: a date the calendar cannot count from
 	// (a year whose holidays are not entered yet) must not stop the start

@@ -155,6 +155,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	return a, nil
 }
 
+// RunBackground runs the deliveries to other systems (sharing subscriptions)
+// until ctx ends; every server instance may run them, they claim work with leases.
+func (a *App) RunBackground(ctx context.Context) {
+	go a.Share.Run(ctx)
+}
+
 // Close releases the database.
 func (a *App) Close() error { return a.DB.Close() }
 

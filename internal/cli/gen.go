@@ -14,6 +14,7 @@ import (
 	"jiuzhu/internal/gen"
 	"jiuzhu/internal/institution"
 	"jiuzhu/internal/payroll"
+	"jiuzhu/internal/referral"
 	"jiuzhu/internal/region"
 	"jiuzhu/internal/server"
 	"jiuzhu/internal/share"
@@ -195,6 +196,9 @@ func loadDemoData(ctx context.Context, app *server.App, stdout io.Writer) error 
 	}
 	if err := institution.SeedDemo(ctx, app.DB, app.Tree, demo.Counties); err != nil {
 		return fmt.Errorf("demo institutions: %w", err)
+	}
+	if err := referral.SeedDemo(ctx, app.DB, app.Tree, demo.Counties); err != nil {
+		return fmt.Errorf("demo referrals: %w", err)
 	}
 	if id, secret, err := share.SeedDemo(ctx, app.Share, demo.Counties[1]); err != nil {
 		return fmt.Errorf("demo share key: %w", err)

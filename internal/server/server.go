@@ -155,10 +155,11 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	return a, nil
 }
 
-// RunBackground runs the deliveries to other systems (sharing subscriptions)
+// RunBackground runs the deliveries to other systems (sharing subscriptions, DCI notifications)
 // until ctx ends; every server instance may run them, they claim work with leases.
 func (a *App) RunBackground(ctx context.Context) {
 	go a.Share.Run(ctx)
+	go a.DCI.Run(ctx, time.Minute)
 }
 
 // Close releases the database.

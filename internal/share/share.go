@@ -472,6 +472,14 @@ func (s *Service) clientByClientID(ctx context.Context, clientID string) (*Clien
 	return c, hash, nil
 }
 
+// ClientByClientID is the key behind a public identifier as it stands now,
+// revoked or not: for work done on a key's behalf after its call, such as
+// notifying a subscriber.
+func (s *Service) ClientByClientID(ctx context.Context, clientID string) (*Client, error) {
+	c, _, err := s.clientByClientID(ctx, clientID)
+	return c, err
+}
+
 // Authenticate checks a client id and secret (the client-credentials grant).
 func (s *Service) Authenticate(ctx context.Context, clientID, secret string) (*Client, error) {
 	c, err := s.authenticate(ctx, clientID, secret)

@@ -200,6 +200,9 @@ func loadDemoData(ctx context.Context, app *server.App, stdout io.Writer) error 
 	if err := referral.SeedDemo(ctx, app.DB, app.Tree, demo.Counties); err != nil {
 		return fmt.Errorf("demo referrals: %w", err)
 	}
+	if err := app.Integrity.SeedDemo(ctx, demo.Counties); err != nil {
+		return fmt.Errorf("demo integrity: %w", err)
+	}
 	if id, secret, err := share.SeedDemo(ctx, app.Share, demo.Counties[1]); err != nil {
 		return fmt.Errorf("demo share key: %w", err)
 	} else {

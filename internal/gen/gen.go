@@ -297,7 +297,8 @@ func sealHousehold(h *Household, keys *crypt.Keys, seal int) {
 			p.sealed = sealed{keys.Hash(p.IDNumber), keys.Seal(p.IDNumber)}
 		}
 		if seal&sealAccounts != 0 && p.Account != nil {
-			p.Account.sealed.enc = keys.Seal(p.Account.Number)
+			// the hash lets integrity match one account paid for several households
+			p.Account.sealed = sealed{keys.Hash(p.Account.Number), keys.Seal(p.Account.Number)}
 		}
 	}
 	if seal&sealSupporters != 0 {

@@ -23,7 +23,7 @@ var (
 		"status", "version", "created_at", "updated_at"}
 	supporterColumns = []string{"id", "household_id", "name", "id_hmac", "id_enc", "id_masked", "relation", "birth_date", "address",
 		"on_dibao", "on_tekun", "disability_kind", "disability_level", "monthly_income_fen", "assets_within_rules", "active", "created_at"}
-	accountColumns = []string{"id", "person_id", "bank_code", "bank_name", "account_enc", "account_masked", "active", "created_at"}
+	accountColumns = []string{"id", "person_id", "bank_code", "bank_name", "account_enc", "account_hmac", "account_masked", "active", "created_at"}
 	incomeColumns  = []string{"id", "person_id", "kind", "monthly_fen", "since", "created_at"}
 	assetColumns   = []string{"id", "household_id", "kind", "value_fen", "created_at"}
 )
@@ -119,7 +119,7 @@ func load(ctx context.Context, d *db.DB, g *Generator, keys *crypt.Keys, base [l
 				if a := p.Account; a != nil {
 					accountID++
 					out = append(out, []any{base[3] + accountID, base[1] + person + int64(i) + 1, a.BankCode, a.BankName,
-						a.sealed.enc, idcard.Mask(a.Number), true, now})
+						a.sealed.enc, a.sealed.hmac, idcard.Mask(a.Number), true, now})
 				}
 			}
 			return out

@@ -93,31 +93,41 @@ func (s *Service) OpenRecovery(ctx context.Context, u *auth.User, in NewRecovery
 	if in.OffsetMaxFen < 0 {
 		return nil, apperr.Invalid("offset_max_fen", "invalid_amount", "每月抵扣上限不能为负数")
 	}
-	var reg string
-	if err := s.DB.QueryRowContext(ctx, `SELECT region_code FROM persons WHERE id = $1 AND region_code LIKE $2 || '%'`, in.PersonID, u.Scope()).Scan(&reg); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, apperr.NotFound("该人员不存在或不在您的管辖范围内")
-		}
-		return nil, err
-	}
-	county := region.Pad(reg[:6])
 	var id int64
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		var cid any
-		if in.CaseID != 0 {
-			cid = in.CaseID
-		}
-		if err := tx.QueryRowContext(ctx, `INSERT INTO recoveries (county_code, region_code, person_id, case_id, reason, amount_due_fen, fine_fen, allow_offset, offset_max_fen,
-			state, created_by, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING id`, county, reg, in.PersonID, cid, in.Reason, in.AmountDueFen, in.FineFen,
-			in.AllowOffset, in.OffsetMaxFen, RecoveryOpen, u.Username, s.now()).Scan(&id); err != nil {
-			return fmt.Errorf("payroll: open recovery: %w", err)
-		}
-		return audit.Append(ctx, tx, u.Actor(), "payroll.recovery_open", "recovery", fmt.Sprint(id), reg, in)
+		var err error
+		id, err = s.OpenRecoveryTx(ctx, tx, u, in)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return s.Recovery(ctx, u, id)
+}
+
+// OpenRecoveryTx records a recovery of a person in u's scope inside the
+// caller's transaction, for decisions taken elsewhere whose recovery must
+// stand or fall with them (an inspector's confirmed finding). Permission and
+// amount checks are the caller's.
+func (s *Service) OpenRecoveryTx(ctx context.Context, tx *sql.Tx, u *auth.User, in NewRecovery) (int64, error) {
+	var reg string
+	if err := tx.QueryRowContext(ctx, `SELECT region_code FROM persons WHERE id = $1 AND region_code LIKE $2 || '%'`, in.PersonID, u.Scope()).Scan(&reg); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, apperr.NotFound("该人员不存在或不在您的管辖范围内")
+		}
+		return 0, err
+	}
+	var cid any
+	if in.CaseID != 0 {
+		cid = in.CaseID
+	}
+	var id int64
+	if err := tx.QueryRowContext(ctx, `INSERT INTO recoveries (county_code, region_code, person_id, case_id, reason, amount_due_fen, fine_fen, allow_offset, offset_max_fen,
+		state, created_by, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING id`, region.Pad(reg[:6]), reg, in.PersonID, cid, in.Reason, in.AmountDueFen, in.FineFen,
+		in.AllowOffset, in.OffsetMaxFen, RecoveryOpen, u.Username, s.now()).Scan(&id); err != nil {
+		return 0, fmt.Errorf("payroll: open recovery: %w", err)
+	}
+	return id, audit.Append(ctx, tx, u.Actor(), "payroll.recovery_open", "recovery", fmt.Sprint(id), reg, in)
 }
 
 // Recovery loads one recovery in scope.

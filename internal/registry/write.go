@@ -689,8 +689,8 @@ func (s *Service) AddBankAccount(ctx context.Context, c Caller, personID int64, 
 		if _, err := tx.ExecContext(ctx, `UPDATE bank_accounts SET active = FALSE WHERE person_id = $1`, personID); err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `INSERT INTO bank_accounts (person_id, bank_code, bank_name, account_enc, account_masked, active, created_at)
-			VALUES ($1,$2,$3,$4,$5,TRUE,$6) RETURNING id`, personID, b.BankCode, b.BankName, s.Keys.Seal(in.Number), b.Masked, s.now()).Scan(&b.ID); err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO bank_accounts (person_id, bank_code, bank_name, account_enc, account_hmac, account_masked, active, created_at)
+			VALUES ($1,$2,$3,$4,$5,$6,TRUE,$7) RETURNING id`, personID, b.BankCode, b.BankName, s.Keys.Seal(in.Number), s.Keys.Hash(in.Number), b.Masked, s.now()).Scan(&b.ID); err != nil {
 			return fmt.Errorf("registry: add bank account: %w", err)
 		}
 		return s.record(ctx, tx, c, hhID, personID, reg, "bank_account.add", reason, nil, b)

@@ -145,11 +145,11 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Stats = &stats.Service{DB: d, Tree: tree, Params: a.Policy}
 	a.Institutions = &institution.Service{DB: d, Tree: tree}
 	a.Verify = &verify.Service{DB: d, Tree: tree, Keys: keys, Params: a.Policy, Calendar: a.Calendar, StoreDir: cfg.ExtractDir()}
-	a.Share = &share.Service{DB: d, Tree: tree, Keys: keys, Log: log}
+	a.Credit = &credit.Service{DB: d, Tree: tree, Keys: keys}
+	a.Share = &share.Service{DB: d, Tree: tree, Keys: keys, Log: log, Credit: a.Credit}
 	a.DCI = &dci.Service{DB: d, Tree: tree, Keys: keys, Share: a.Share, Log: log, Client: &http.Client{Timeout: 10 * time.Second}}
 	a.Discovery = &discovery.Service{DB: d, Tree: tree, Keys: keys, Calendar: a.Calendar, Log: log}
 	a.Linkage = &linkage.Service{DB: d, Tree: tree, Keys: keys}
-	a.Credit = &credit.Service{DB: d, Tree: tree, Keys: keys}
 	a.Referrals = &referral.Service{DB: d, Tree: tree, Keys: keys, Calendar: a.Calendar, Log: log}
 	a.Integrity = &integrity.Service{DB: d, Tree: tree, Keys: keys, Calendar: a.Calendar, Payroll: a.Payroll, Credit: a.Credit, Log: log}
 	return a, nil

@@ -30,6 +30,7 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("DELETE /share/v1/subscriptions/{id}", s.call("subscriptions.delete", ScopeChanges, s.subscriptionDelete))
 	mux.Handle("DELETE /share/v1/subscriptions", s.call("subscriptions.delete", ScopeChanges, s.subscriptionDelete))
 	mux.Handle("GET /share/v1/export", s.stream("export", ScopeExport, s.export))
+	mux.Handle("GET /share/v1/credit-records", s.call("credit", ScopeCredit, s.creditGet))
 	mux.HandleFunc("/share/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apperr.NotFound("没有这个接口"))
 	})
@@ -440,6 +441,31 @@ func intParam(r *http.Request, name string, def int64) (int64, error) {
 		return 0, apperr.Invalid(name, "invalid_"+name, "参数 "+name+" 应为非负整数")
 	}
 	return n, nil
+}
+
+// creditGet hands the credit platform the fraud records after its cursor in
+// the key's region; overturned and expired records come with exportable=false
+// so the platform withdraws them.
+func (s *Service) creditGet(r *http.Request, c *Client) (reply, error) {
+	if s.Credit == nil {
+		return reply{}, apperr.NotFound("本平台未开通失信记录共享")
+	}
+	after, err := intParam(r, "after", 0)
+	if err != nil {
+		return reply{}, err
+	}
+	limit, err := intParam(r, "limit", 100)
+	if err != nil {
+		return reply{}, err
+	}
+	if limit == 0 || limit > 1000 {
+		return reply{}, apperr.Invalid("limit", "invalid_limit", "limit 应为 1 至 1000")
+	}
+	recs, next, err := s.Credit.Feed(r.Context(), after, int(limit), c.Scope())
+	if err != nil {
+		return reply{}, err
+	}
+	return reply{status: http.StatusOK, body: map[string]any{"records": recs, "next_after": next}, records: len(recs)}, nil
 }
 
 func (s *Service) changesGet(r *http.Request, c *Client) (reply, error) {

@@ -26,6 +26,7 @@ import (
 	"jiuzhu/internal/apperr"
 	"jiuzhu/internal/audit"
 	"jiuzhu/internal/auth"
+	"jiuzhu/internal/credit"
 	"jiuzhu/internal/crypt"
 	"jiuzhu/internal/db"
 	"jiuzhu/internal/region"
@@ -49,6 +50,8 @@ type Service struct {
 	Settle time.Duration
 	// HTTP delivers subscriptions' batches; nil is a client with a 10 s timeout.
 	HTTP *http.Client
+	// Credit is the credit records' feed the credit platform fetches.
+	Credit CreditFeed
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
@@ -74,7 +77,13 @@ const (
 	ScopeExport          = "export"     // bulk export of the shared dataset
 	ScopeDCISearch       = "dci.search" // DCI search, sync and async, and transaction status
 	ScopeDCISubscribe    = "dci.subscribe"
+	ScopeCredit          = "credit.records" // the credit platform's feed of fraud records, with full ID numbers
 )
+
+// CreditFeed is what the credit platform fetches (package credit).
+type CreditFeed interface {
+	Feed(ctx context.Context, after int64, limit int, regionPrefix string) ([]credit.Record, int64, error)
+}
 
 // AllScopes lists every scope with its Chinese label, in the order the UI offers them.
 var AllScopes = []struct{ Value, Label string }{
@@ -87,6 +96,7 @@ var AllScopes = []struct{ Value, Label string }{
 	{ScopeExport, "共享数据集批量导出"},
 	{ScopeDCISearch, "DCI 社会登记查询"},
 	{ScopeDCISubscribe, "DCI 订阅通知"},
+	{ScopeCredit, "失信记录（信用平台）"},
 }
 
 // ScopeLabel is the Chinese name of a scope.

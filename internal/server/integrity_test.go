@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"jiuzhu/internal/auth"
+	"jiuzhu/internal/share"
 )
 
 // TestIntegrityInspectorWorksThroughList: lists planted in two counties; an
@@ -80,5 +81,55 @@ func TestIntegrityInspectorWorksThroughList(t *testing.T) {
 		if code, _ := b.get(p); code != 200 {
 			t.Errorf("%s: %d", p, code)
 		}
+	}
+}
+
+// TestCreditFeedOnSharingAPI: a confirmed fraud finding reaches the credit
+// platform through its sharing key with the full ID number; a key of another
+// county gets nothing and a key without the scope is refused.
+func TestCreditFeedOnSharingAPI(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.app.Auth.Create(ctx, nil, auth.NewUser{Username: "insp_a", DisplayName: "纪检", Role: auth.Inspector, Region: countyA, Password: pw}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.app.Integrity.SeedDemo(ctx, []string{countyA}); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browse("insp_a")
+	if code, _ := b.post("/integrity/run", url.Values{"csrf": {b.csrf()}}); code != 200 {
+		t.Fatalf("run: %d", code)
+	}
+	_, body := b.get("/integrity?list=after_death")
+	i := strings.Index(body, `<a href="/integrity/`) + len(`<a href="/integrity/`)
+	id := body[i : i+strings.Index(body[i:], `"`)]
+	if code, _ := b.post("/integrity/"+id+"/decide", url.Values{"csrf": {b.csrf()}, "status": {"confirmed"}, "fraud": {"1"}, "reason": {"隐瞒死亡继续领取"}, "amount": {"820.00"}}); code != 200 {
+		t.Fatalf("confirm: %d", code)
+	}
+	admin := &auth.User{Username: "admin", Role: auth.Admin, Region: "360000000000", Active: true}
+	token := func(region string, scopes ...string) string {
+		c, secret, err := e.app.Share.CreateClient(ctx, admin, share.NewClient{Name: "信用平台", Department: "发展改革委", RegionCode: region, Scopes: scopes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, out := e.api("", "POST", "/share/v1/token", map[string]string{"client_id": c.ClientID, "client_secret": secret})
+		if code != 200 {
+			t.Fatalf("token: %d %v", code, out)
+		}
+		return out["access_token"].(string)
+	}
+	code, out := e.api(token(countyA, share.ScopeCredit), "GET", "/share/v1/credit-records", nil)
+	recs, _ := out["records"].([]any)
+	if code != 200 || len(recs) != 1 {
+		t.Fatalf("credit feed: %d %v", code, out)
+	}
+	if idNo, _ := recs[0].(map[string]any)["id_number"].(string); len(idNo) != 18 || strings.Contains(idNo, "*") {
+		t.Fatalf("the platform needs the full ID number, got %q", idNo)
+	}
+	if code, out = e.api(token(countyB, share.ScopeCredit), "GET", "/share/v1/credit-records", nil); code != 200 || len(out["records"].([]any)) != 0 {
+		t.Fatalf("another county's key: %d %v", code, out)
+	}
+	if code, out = e.api(token(countyA, share.ScopeRecipientStatus), "GET", "/share/v1/credit-records", nil); code != 403 || errCode(out) != "scope_exceeded" {
+		t.Fatalf("key without the scope: %d %v", code, out)
 	}
 }

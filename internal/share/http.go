@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"jiuzhu/internal/apperr"
+	"jiuzhu/internal/credit"
 	"jiuzhu/internal/db"
 	"jiuzhu/internal/idcard"
 )
@@ -464,6 +465,9 @@ func (s *Service) creditGet(r *http.Request, c *Client) (reply, error) {
 	recs, next, err := s.Credit.Feed(r.Context(), after, int(limit), c.Scope())
 	if err != nil {
 		return reply{}, err
+	}
+	if recs == nil {
+		recs = []credit.Record{} // an empty page is [], not null
 	}
 	return reply{status: http.StatusOK, body: map[string]any{"records": recs, "next_after": next}, records: len(recs)}, nil
 }

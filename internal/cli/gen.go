@@ -11,6 +11,7 @@ import (
 
 	"jiuzhu/internal/bench"
 	"jiuzhu/internal/demo"
+	"jiuzhu/internal/discovery"
 	"jiuzhu/internal/gen"
 	"jiuzhu/internal/institution"
 	"jiuzhu/internal/payroll"
@@ -216,5 +217,10 @@ func loadDemoData(ctx context.Context, app *server.App, stdout io.Writer) error 
 		return nil
 	}
 	fmt.Fprintf(stdout, "演示在办案件：%d 件（民和镇）\n", cases)
+	if n, err := discovery.SeedDemo(ctx, app.Discovery, demo.Counties); err != nil {
+		return fmt.Errorf("demo discovery: %w", err)
+	} else {
+		fmt.Fprintf(stdout, "演示主动发现：%d 条\n", n)
+	}
 	return signDemoAuthorisations(ctx, app)
 }

@@ -148,7 +148,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	a.Credit = &credit.Service{DB: d, Tree: tree, Keys: keys}
 	a.Share = &share.Service{DB: d, Tree: tree, Keys: keys, Log: log, Credit: a.Credit}
 	a.DCI = &dci.Service{DB: d, Tree: tree, Keys: keys, Share: a.Share, Log: log, Client: &http.Client{Timeout: 10 * time.Second}}
-	a.Discovery = &discovery.Service{DB: d, Tree: tree, Keys: keys, Calendar: a.Calendar, Log: log}
+	a.Discovery = &discovery.Service{DB: d, Tree: tree, Keys: keys, Calendar: a.Calendar, Log: log, Params: a.Policy}
 	a.Linkage = &linkage.Service{DB: d, Tree: tree, Keys: keys}
 	a.Referrals = &referral.Service{DB: d, Tree: tree, Keys: keys, Calendar: a.Calendar, Log: log}
 	a.Integrity = &integrity.Service{DB: d, Tree: tree, Keys: keys, Calendar: a.Calendar, Payroll: a.Payroll, Credit: a.Credit, Log: log}

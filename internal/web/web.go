@@ -278,6 +278,7 @@ var notices = map[string]string{
 	"online_register":     "网上申请人尚未登记：已按申请预填村（社区）、姓名和电话。请按申请人上传的身份证件录入身份证号码并补全信息；保存后回到该网上申请点击“受理”。",
 	"online_supplemented": "补交的材料已提交，乡镇（街道）将重新审查。",
 	"verify_authorised":   "授权书已登记。",
+	"discovery_review":    "已启动复核。",
 	"verify_ended":        "授权书已终止。",
 	"verify_requested":    "核对已完成，报告如下。",
 	"verify_rechecked":    "已按异议重新核对，新的报告如下。",

@@ -271,7 +271,7 @@ func TestBadFilesChangeNothing(t *testing.T) {
 		want       string
 	}{
 		{"wrong layout", "death", csv("身份证号,日期", good+",2026-02-01"), "缺少必需的列"},
-		{"unknown column", "death", csv("身份证号,死亡日期,备注", good+",2026-02-01,x"), "不属于该格式的列"},
+		{"unknown column", "death", csv("身份证号,死亡日期,备注", good+",2026-02-01,x"), "不属于“死亡”格式的列"},
 		{"bad ID number", "death", csv("身份证号,死亡日期", good+",2026-02-01", bad+",2026-02-01"), "有错误"},
 		{"future date", "death", csv("身份证号,死亡日期", good+",2027-02-01"), "有错误"},
 		{"impossible date", "death", csv("身份证号,死亡日期", good+",2026-02-30"), "有错误"},

@@ -1,11 +1,8 @@
 package discovery
 
 import (
-	"bytes"
-	"encoding/csv"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -13,10 +10,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/xuri/excelize/v2"
-	"golang.org/x/text/encoding/simplifiedchinese"
-
 	"jiuzhu/internal/idcard"
+	"jiuzhu/internal/money"
+	"jiuzhu/internal/tabular"
 )
 
 // Event kinds a department may report.
@@ -181,7 +177,7 @@ func checkCell(col Column, v string, today time.Time, valid func(string) bool) (
 		}
 		return id.Number, ""
 	case ColDate:
-		t, err := parseDate(v)
+		t, err := tabular.ParseDate(v)
 		if err != nil {
 			return "", err.Error()
 		}
@@ -197,11 +193,11 @@ func checkCell(col Column, v string, today time.Time, valid func(string) bool) (
 			return "", "代码不在取值范围内：" + v
 		}
 	case ColYuan:
-		fen, err := ParseYuan(v)
-		if err != nil {
-			return "", err.Error()
+		fen, err := money.Parse(v)
+		if err != nil || fen < 0 {
+			return "", "金额格式不正确"
 		}
-		return strconv.FormatInt(fen, 10), ""
+		return strconv.FormatInt(int64(fen), 10), ""
 	case ColNumber:
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || f < 0 || f > 1e7 {
@@ -219,126 +215,8 @@ func checkCell(col Column, v string, today time.Time, valid func(string) bool) (
 	return v, ""
 }
 
-// ParseYuan reads a non-negative yuan amount with up to two decimals as fen.
-func ParseYuan(s string) (int64, error) {
-	s = strings.ReplaceAll(strings.TrimSpace(s), ",", "")
-	whole, frac, dot := strings.Cut(s, ".")
-	if whole == "" || len(frac) > 2 || dot && frac == "" || len(whole) > 13 {
-		return 0, errors.New("金额格式不正确")
-	}
-	for _, r := range whole + frac {
-		if r < '0' || r > '9' {
-			return 0, errors.New("金额格式不正确")
-		}
-	}
-	w, _ := strconv.ParseInt(whole, 10, 64)
-	f := int64(0)
-	if frac != "" {
-		f, _ = strconv.ParseInt((frac + "0")[:2], 10, 64)
-	}
-	return w*100 + f, nil
-}
-
-func parseDate(s string) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	for _, layout := range []string{time.DateOnly, "2006/01/02", "20060102", "2006/1/2", "2006-1-2"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, errors.New("日期格式不正确或日期不存在（应为 YYYY-MM-DD）")
-}
-
-// MapHeader matches header cells to columns by name or Chinese label;
-// missing required columns and unknown columns are a layout error.
-func MapHeader(label string, columns []Column, header []string) ([]Column, error) {
-	var cols []Column
-	var unknown, missing []string
-	have := map[string]bool{}
-	for _, h := range header {
-		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
-		i := slices.IndexFunc(columns, func(c Column) bool { return c.Name == h || c.Label == h })
-		if i < 0 {
-			unknown = append(unknown, h)
-			continue
-		}
-		if have[columns[i].Name] {
-			return nil, fmt.Errorf("表头列“%s”重复", h)
-		}
-		have[columns[i].Name] = true
-		cols = append(cols, columns[i])
-	}
-	for _, c := range columns {
-		if c.Required && !have[c.Name] {
-			missing = append(missing, c.Label+"（"+c.Name+"）")
-		}
-	}
-	var msgs []string
-	if len(missing) > 0 {
-		msgs = append(msgs, "缺少必需的列："+strings.Join(missing, "、"))
-	}
-	if len(unknown) > 0 {
-		msgs = append(msgs, "不属于该格式的列："+strings.Join(unknown, "、"))
-	}
-	if len(msgs) > 0 {
-		return nil, errors.New("文件格式不符合“" + label + "”的数据格式：" + strings.Join(msgs, "；"))
-	}
-	return cols, nil
-}
-
-// EachRow calls fn with every non-blank row of an XLSX workbook's first sheet
-// or of a CSV file (UTF-8 or GBK) and its line number.
-func EachRow(name string, body []byte, fn func(line int, cells []string) error) error {
-	blank := func(cells []string) bool { return strings.TrimSpace(strings.Join(cells, "")) == "" }
-	if bytes.HasPrefix(body, []byte("PK\x03\x04")) || strings.HasSuffix(strings.ToLower(name), ".xlsx") {
-		f, err := excelize.OpenReader(bytes.NewReader(body))
-		if err != nil {
-			return errors.New("无法读取 Excel 文件：" + err.Error())
-		}
-		defer f.Close()
-		sheets := f.GetSheetList()
-		if len(sheets) == 0 {
-			return errors.New("Excel 文件没有工作表")
-		}
-		rows, err := f.GetRows(sheets[0])
-		if err != nil {
-			return errors.New("无法读取 Excel 工作表：" + err.Error())
-		}
-		for i, cells := range rows {
-			if !blank(cells) {
-				if err := fn(i+1, cells); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	body = bytes.TrimPrefix(body, []byte("\ufeff"))
-	if !utf8.Valid(body) {
-		dec, err := simplifiedchinese.GBK.NewDecoder().Bytes(body)
-		if err != nil {
-			return errors.New("文件编码既不是 UTF-8 也不是 GBK")
-		}
-		body = dec
-	}
-	r := csv.NewReader(bytes.NewReader(body))
-	r.FieldsPerRecord = -1
-	for {
-		cells, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return errors.New("CSV 格式错误：" + err.Error())
-		}
-		if blank(cells) {
-			continue
-		}
-		line, _ := r.FieldPos(0)
-		if err := fn(line, cells); err != nil {
-			return err
-		}
-	}
+func (c Column) header() tabular.Header {
+	return tabular.Header{Name: c.Name, Label: c.Label, Required: c.Required}
 }
 
 // Table reads a file against a set of columns: the header is mapped, every
@@ -432,11 +310,11 @@ func (t *Table) Read(name string, body []byte) (*TableResult, error) {
 	var cols []Column
 	header := true
 	seen := map[string]int{}
-	err := EachRow(name, body, func(line int, cells []string) error {
+	err := tabular.EachRow(name, body, func(line int, cells []string) error {
 		if header {
 			header = false
 			var err error
-			cols, err = MapHeader(t.Label, t.Columns, cells)
+			cols, err = tabular.MapHeader(t.Label, t.Columns, Column.header, cells)
 			return err
 		}
 		t.Row(res, seen, line, cols, cells)

@@ -16,6 +16,7 @@ import (
 	"jiuzhu/internal/db"
 	"jiuzhu/internal/region"
 	"jiuzhu/internal/registry"
+	"jiuzhu/internal/tabular"
 )
 
 // Authorisation is one member's signed consent to the queries (授权书, HD-05).
@@ -74,7 +75,7 @@ func (s *Service) RecordAuthorisation(ctx context.Context, u *auth.User, in Auth
 	if !u.Can(auth.VerifyRequest) {
 		return nil, apperr.Forbidden("无权登记核对授权书")
 	}
-	signed, err := parseDate(in.SignedOn)
+	signed, err := tabular.ParseDate(in.SignedOn)
 	switch {
 	case err != nil:
 		return nil, apperr.Invalid("signed_on", "bad_date", "签署日期格式不正确")

@@ -1,33 +1,27 @@
 package verify
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
-	"github.com/xuri/excelize/v2"
-	"golang.org/x/text/encoding/simplifiedchinese"
-
 	"jiuzhu/internal/apperr"
 	"jiuzhu/internal/audit"
 	"jiuzhu/internal/auth"
 	"jiuzhu/internal/idcard"
+	"jiuzhu/internal/tabular"
 )
 
 // ImportInput is one extract as a department delivers it.
@@ -90,7 +84,7 @@ func (s *Service) Import(ctx context.Context, u *auth.User, in ImportInput) (*Im
 	case len(in.Provider) > 20 || strings.ContainsAny(in.Provider, "/\\. "):
 		return nil, apperr.Invalid("provider", "bad_provider", "报送机构代码格式不正确")
 	}
-	dataDate, err := parseDate(in.DataDate)
+	dataDate, err := tabular.ParseDate(in.DataDate)
 	if err != nil {
 		return nil, apperr.Invalid("data_date", "bad_data_date", "数据日期格式不正确（应为 YYYY-MM-DD）")
 	}
@@ -207,11 +201,11 @@ func parseExtract(src *Source, in ImportInput, dataDate time.Time, res *ImportRe
 	}
 	today := dataDate
 	header := true
-	err := eachRow(in.FileName, in.Body, func(line int, cells []string) error {
+	err := tabular.EachRow(in.FileName, in.Body, func(line int, cells []string) error {
 		if header {
 			header = false
 			var err error
-			cols, err = mapHeader(src, cells)
+			cols, err = tabular.MapHeader(src.Label, src.Columns, Column.header, cells)
 			return err
 		}
 		res.Rows++
@@ -311,7 +305,7 @@ func checkCell(col Column, v string, dataDate time.Time) (norm, msg string) {
 			return "", "代码不在取值范围内：" + v
 		}
 	case ColDate:
-		t, err := parseDate(v)
+		t, err := tabular.ParseDate(v)
 		if err != nil {
 			return "", err.Error()
 		}
@@ -346,100 +340,8 @@ func checkCell(col Column, v string, dataDate time.Time) (norm, msg string) {
 	return v, ""
 }
 
-// mapHeader matches the header cells to the layout's columns by name or
-// Chinese label; missing required or unknown columns are a layout error.
-func mapHeader(src *Source, header []string) ([]Column, error) {
-	var cols []Column
-	var unknown []string
-	have := map[string]bool{}
-	for _, h := range header {
-		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
-		i := slices.IndexFunc(src.Columns, func(c Column) bool { return c.Name == h || c.Label == h })
-		if i < 0 {
-			unknown = append(unknown, h)
-			continue
-		}
-		if have[src.Columns[i].Name] {
-			return nil, fmt.Errorf("表头列“%s”重复", h)
-		}
-		have[src.Columns[i].Name] = true
-		cols = append(cols, src.Columns[i])
-	}
-	var missing []string
-	for _, c := range src.Columns {
-		if c.Required && !have[c.Name] {
-			missing = append(missing, c.Label+"（"+c.Name+"）")
-		}
-	}
-	var msgs []string
-	if len(missing) > 0 {
-		msgs = append(msgs, "缺少必需的列："+strings.Join(missing, "、"))
-	}
-	if len(unknown) > 0 {
-		msgs = append(msgs, "不属于"+src.Label+"格式的列："+strings.Join(unknown, "、"))
-	}
-	if len(msgs) > 0 {
-		return nil, errors.New("文件格式不符合" + src.Label + "的数据格式：" + strings.Join(msgs, "；"))
-	}
-	return cols, nil
-}
-
-// eachRow calls fn with every non-blank row of an XLSX workbook's first
-// sheet or of a CSV file (UTF-8 or GBK, which many departments' systems still
-// write) and its line number, reading a CSV as a stream. An error of fn ends
-// the reading.
-func eachRow(name string, body []byte, fn func(line int, cells []string) error) error {
-	blank := func(cells []string) bool { return strings.TrimSpace(strings.Join(cells, "")) == "" }
-	if bytes.HasPrefix(body, []byte("PK\x03\x04")) || strings.HasSuffix(strings.ToLower(name), ".xlsx") {
-		f, err := excelize.OpenReader(bytes.NewReader(body))
-		if err != nil {
-			return errors.New("无法读取 Excel 文件：" + err.Error())
-		}
-		defer f.Close()
-		sheets := f.GetSheetList()
-		if len(sheets) == 0 {
-			return errors.New("Excel 文件没有工作表")
-		}
-		rows, err := f.GetRows(sheets[0])
-		if err != nil {
-			return errors.New("无法读取 Excel 工作表：" + err.Error())
-		}
-		for i, cells := range rows {
-			if !blank(cells) {
-				if err := fn(i+1, cells); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	body = bytes.TrimPrefix(body, []byte("\ufeff"))
-	if !utf8.Valid(body) {
-		dec, err := simplifiedchinese.GBK.NewDecoder().Bytes(body)
-		if err != nil {
-			return errors.New("文件编码既不是 UTF-8 也不是 GBK")
-		}
-		body = dec
-	}
-	r := csv.NewReader(bytes.NewReader(body))
-	r.FieldsPerRecord = -1
-	r.ReuseRecord = true
-	for {
-		cells, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return errors.New("CSV 格式错误：" + err.Error())
-		}
-		if blank(cells) {
-			continue
-		}
-		line, _ := r.FieldPos(0)
-		if err := fn(line, cells); err != nil {
-			return err
-		}
-	}
+func (c Column) header() tabular.Header {
+	return tabular.Header{Name: c.Name, Label: c.Label, Required: c.Required}
 }
 
 // sealRecords hashes the ID numbers and seals the details on every core.

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Item kinds: what a department row says about a person. Amounts are fen.
@@ -281,15 +280,4 @@ func parseYuan(s string) (int64, error) {
 		f, _ = strconv.ParseInt((frac + "0")[:2], 10, 64)
 	}
 	return w*100 + f, nil
-}
-
-// parseDate reads YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD.
-func parseDate(s string) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	for _, layout := range []string{time.DateOnly, "2006/01/02", "20060102", "2006/1/2", "2006-1-2"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("日期格式不正确（应为 YYYY-MM-DD）")
 }

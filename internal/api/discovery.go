@@ -92,7 +92,8 @@ func (a *API) discoveryRoutes(mux *http.ServeMux) {
 		res, err := a.Linkage.Import(r.Context(), user(r), r.PathValue("registry"), name, body)
 		a.report(w, r, http.StatusCreated, res, err)
 	}))
-	mux.Handle("GET /api/v1/linkage/{registry}/{list}", a.auth("", func(w http.ResponseWriter, r *http.Request) {
+	// the people on the lists are for the verifying workers; importers get the counts
+	mux.Handle("GET /api/v1/linkage/{registry}/{list}", a.auth(auth.DiscoveryRead, func(w http.ResponseWriter, r *http.Request) {
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 		a.answer(w, r, http.StatusOK, func() (any, error) {
 			es, err := a.Linkage.List(r.Context(), user(r), r.PathValue("registry"), r.PathValue("list"), limit)

@@ -63,11 +63,12 @@ func (a *API) integrityRoutes(mux *http.ServeMux) {
 		return map[string]any{"campaign": c, "progress": prog, "cases": cases}, err
 	})))
 	type checkIn struct {
-		Result string `json:"result"`
-		Note   string `json:"note"`
+		Version int    `json:"version"`
+		Result  string `json:"result"`
+		Note    string `json:"note"`
 	}
 	mux.Handle("POST /api/v1/campaign-cases/{id}/check", a.auth(auth.CaseAct, withBody(a, http.StatusNoContent, func(r *http.Request, id int64, in *checkIn) (any, error) {
-		return nil, a.Integrity.RecordCheck(r.Context(), user(r), id, in.Result, in.Note)
+		return nil, a.Integrity.RecordCheck(r.Context(), user(r), id, in.Version, in.Result, in.Note)
 	})))
 	type closeIn struct {
 		Note string `json:"note"`

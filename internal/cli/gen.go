@@ -207,7 +207,7 @@ func loadDemoData(ctx context.Context, app *server.App, stdout io.Writer) error 
 	if id, secret, err := share.SeedDemo(ctx, app.Share, demo.Counties[1]); err != nil {
 		return fmt.Errorf("demo share key: %w", err)
 	} else {
-		fmt.Fprintf(stdout, "演示数据共享与 DCI 密钥（进贤县，只显示这一次，用法见 docs/dci.md）：client_id %s  client_secret %s\n", id, secret)
+		fmt.Fprintf(stdout, "演示数据共享与 DCI 密钥（进贤县，只显示这一次，用法见 docs/dci.md）：client_id %s  client_secret %s，回调地址 %s\n", id, secret, share.DemoCallback)
 	}
 	// open applications are a nicety: a date the calendar cannot count from
 	// (a year whose holidays are not entered yet) must not stop the start

@@ -17,7 +17,10 @@ import (
 
 const integrityUsage = `usage:
   jiuzhu integrity run [-region CODE]                   compute every anomaly list for the region (default: the province)
-  jiuzhu integrity plant -county CODE [-truth FILE]     plant one anomaly of every kind, with decoys, in a county; write the ground truth (JSON)`
+  jiuzhu integrity plant -synthetic -county CODE [-truth FILE]
+                                                        plant one anomaly of every kind, with decoys, in a county; write the ground truth (JSON).
+                                                        It writes fake households, approved cases, payroll runs and paid payment lines:
+                                                        -synthetic states that the database holds synthetic data only; never use it on a live database`
 
 func integrityCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -30,9 +33,15 @@ func integrityCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	county := fs.String("county", "", "county code (plant)")
 	truthFile := fs.String("truth", "", "where plant writes the ground truth (default: stdout)")
 	seed := fs.Uint64("seed", 1, "seed of the planted people")
+	synthetic := fs.Bool("synthetic", false, "plant: the database holds synthetic data only (plant writes fake approved cases and payments)")
 	cfg, err := settings(fs)(args[1:])
 	if err != nil {
 		return err
+	}
+	// refused before the database is even opened: planting into a live
+	// database would put fake approvals and payments beside real ones
+	if sub == "plant" && !*synthetic {
+		return errors.New("integrity plant writes fake approved cases, payroll runs and payment lines: run it only on a synthetic database, and say so with -synthetic\n" + integrityUsage)
 	}
 	app, err := server.Open(ctx, cfg, logger(cfg, stderr))
 	if err != nil {

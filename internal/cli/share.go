@@ -38,7 +38,7 @@ func shareCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	regionCode := fs.String("region", "", "12-digit region code the key is limited to")
 	scopes := fs.String("scopes", "", "comma-separated scopes")
 	rate := fs.Int("rate", 0, "calls per minute (default 600)")
-	callback := fs.String("callback", "", "callback URL for DCI answers and notifications")
+	callback := fs.String("callback", "", "callback URL for DCI answers and notifications and change-feed subscriptions (required to subscribe)")
 	publicKey := fs.String("public-key", "", "Ed25519 public key, base64, for DCI envelope signatures")
 	id := fs.Int64("id", 0, "key number (jiuzhu share keys)")
 	reason := fs.String("reason", "", "reason for revoking")

@@ -5,7 +5,10 @@
 // A record is exportable while it is not overturned on appeal and not past
 // its expiry date. Every change (creation, appeal, outcome, expiry) takes a
 // new feed_seq, so the credit platform fetching "everything after N" learns
-// of records that stopped being exportable as well as of new ones.
+// of records that stopped being exportable as well as of new ones. A record
+// that merely reaches its expiry date changes nothing in its row, so Feed
+// first re-sequences the records that expired since they took their
+// position (seq_day): the platform then fetches them as not exportable.
 package credit
 
 import (
@@ -16,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"jiuzhu/internal/apperr"
 	"jiuzhu/internal/audit"
@@ -127,10 +131,10 @@ func (s *Service) CreateTx(ctx context.Context, tx *sql.Tx, a audit.Actor, in Ne
 	now := s.now()
 	var id int64
 	err = tx.QueryRowContext(ctx, `INSERT INTO credit_records (person_id, region_code, county_code, name_masked, id_masked, id_enc, what, amount_fen, decision_ref,
-			decided_on, expires_on, state, feed_seq, created_by, created_at, updated_at)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$15) RETURNING id`,
+			decided_on, expires_on, state, feed_seq, seq_day, created_by, created_at, updated_at)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$16) RETURNING id`,
 		in.PersonID, reg, region.Pad(reg[:6]), maskName(name), masked, enc, in.What, in.AmountFen, in.DecisionRef,
-		in.DecidedOn, decided.AddDate(DefaultYears, 0, 0).Format(time.DateOnly), StateActive, seq, a.Username, now).Scan(&id)
+		in.DecidedOn, decided.AddDate(DefaultYears, 0, 0).Format(time.DateOnly), StateActive, seq, s.today(), a.Username, now).Scan(&id)
 	if db.IsUniqueViolation(err) {
 		return 0, apperr.Conflict("duplicate_decision", "该决定已记入失信记录")
 	}
@@ -248,7 +252,12 @@ func (s *Service) change(ctx context.Context, u *auth.User, id int64, version in
 	if err != nil {
 		return nil, err
 	}
-	if version != 0 && version != r.Version {
+	// a missing version would skip the check and overwrite a change the
+	// caller never saw
+	if version <= 0 {
+		return nil, apperr.Invalid("version", "version_required", "缺少版本号，请刷新页面后重新提交")
+	}
+	if version != r.Version {
 		return nil, apperr.Stale()
 	}
 	if err := check(r); err != nil {
@@ -260,8 +269,9 @@ func (s *Service) change(ctx context.Context, u *auth.User, id int64, version in
 			return err
 		}
 		n := len(args)
-		all := append(append([]any{}, args...), seq, s.now(), id, r.Version)
-		res, err := tx.ExecContext(ctx, `UPDATE credit_records SET `+set+fmt.Sprintf(`, feed_seq = $%d, updated_at = $%d, version = version + 1 WHERE id = $%d AND version = $%d`, n+1, n+2, n+3, n+4), all...)
+		all := append(append([]any{}, args...), seq, s.today(), s.now(), id, r.Version)
+		res, err := tx.ExecContext(ctx, `UPDATE credit_records SET `+set+fmt.Sprintf(`, feed_seq = $%d, seq_day = $%d, updated_at = $%d, version = version + 1 WHERE id = $%d AND version = $%d`,
+			n+1, n+2, n+3, n+4, n+5), all...)
 		if err != nil {
 			return fmt.Errorf("credit: %s: %w", action, err)
 		}
@@ -321,7 +331,7 @@ func (s *Service) SetExpiry(ctx context.Context, u *auth.User, id int64, version
 			return apperr.Invalid("reason", "reason_required", "请写明调整期限的理由")
 		}
 		return nil
-	}, `expires_on = $1`, []any{expiresOn}, "credit.expiry", map[string]any{"expires_on": expiresOn, "reason": reason})
+	}, `expires_on = $1`, []any{expiresOn}, "credit.expiry", map[string]any{"expires_on": expiresOn, "reason_len": utf8.RuneCountInString(strings.TrimSpace(reason))})
 }
 
 // Feed returns the records changed after position after (at most limit, in
@@ -333,6 +343,9 @@ func (s *Service) SetExpiry(ctx context.Context, u *auth.User, id int64, version
 func (s *Service) Feed(ctx context.Context, after int64, limit int, regionPrefix string) ([]Record, int64, error) {
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
+	}
+	if err := s.WithdrawExpired(ctx); err != nil {
+		return nil, 0, err
 	}
 	var out []Record
 	next := after
@@ -350,4 +363,52 @@ func (s *Service) Feed(ctx context.Context, after int64, limit int, regionPrefix
 			return nil
 		})
 	return out, next, err
+}
+
+// WithdrawExpired gives every record that reached its expiry date after it
+// took its feed position a new position, so the platform's next fetch brings
+// it with Exportable false. A record overturned on appeal already took a
+// position when it stopped being exportable. It is idempotent (the new
+// seq_day is on or after the expiry date) and safe with concurrent callers:
+// the candidates are re-read under the feed lock. Feed runs it first.
+func (s *Service) WithdrawExpired(ctx context.Context) error {
+	today := s.today()
+	const due = `FROM credit_records WHERE state <> 'overturned' AND expires_on <= $1 AND seq_day < expires_on`
+	var n int
+	if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) `+due, today).Scan(&n); err != nil {
+		return fmt.Errorf("credit: expired records: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	return s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		seq, err := s.nextSeq(ctx, tx)
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		err = db.Each(ctx, tx, `SELECT id `+due+` ORDER BY id`, []any{today}, func(scan func(...any) error) error {
+			var id int64
+			err := scan(&id)
+			ids = append(ids, id)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("credit: expired records: %w", err)
+		}
+		if len(ids) == 0 { // a concurrent caller withdrew them first
+			return nil
+		}
+		now := s.now()
+		for _, id := range ids {
+			// the version stays: nobody edited the record, and a form open on
+			// it must still save
+			if _, err := tx.ExecContext(ctx, `UPDATE credit_records SET feed_seq = $1, seq_day = $2, updated_at = $3 WHERE id = $4`, seq, today, now, id); err != nil {
+				return fmt.Errorf("credit: withdraw expired record %d: %w", id, err)
+			}
+			seq++
+		}
+		return audit.Append(ctx, tx, audit.Actor{Username: "system", Role: "system", Region: region.Pad("36")}, "credit.expired", "credit_record", "", region.Pad("36"),
+			map[string]any{"records": ids})
+	})
 }

@@ -92,6 +92,13 @@ type compiler struct {
 	today time.Time
 	args  []any
 	conds int
+	// exactBirth is set for keys holding share.ScopePersonID. The masked ID
+	// number hides exactly the eight digits of the birth date, so any
+	// filter that can pin a birth date to the day would let a key without
+	// person.id rebuild full numbers: without it birth_date is refused and
+	// age counts in calendar years (this year minus the birth year), which
+	// tells no more than the birth_year every record already carries.
+	exactBirth bool
 }
 
 func (c *compiler) arg(v any) string {
@@ -423,6 +430,9 @@ func (c *compiler) one(name, op string, v any) (string, *reasonError) {
 		}
 		return "p.sex = " + c.arg(map[string]string{"male": "M", "female": "F", "M": "M", "F": "F"}[s]), nil
 	case "birth_date":
+		if !c.exactBirth {
+			return "", reason(rjctFilter, "按 birth_date 查询需要 person.id 权限")
+		}
 		s, err := str()
 		if err != nil {
 			return "", err
@@ -435,6 +445,9 @@ func (c *compiler) one(name, op string, v any) (string, *reasonError) {
 		n, err := integer(0, 150)
 		if err != nil {
 			return "", err
+		}
+		if !c.exactBirth {
+			return c.ageByYear(op, n), nil
 		}
 		// age >= n  ⇔ born on or before today minus n years
 		atLeast := func(n int) string { return "p.birth_date <= " + c.arg(c.today.AddDate(-n, 0, 0).Format(time.DateOnly)) }
@@ -505,10 +518,38 @@ func (c *compiler) one(name, op string, v any) (string, *reasonError) {
 	return "", reason(rjctFilter, "属性 %q 不在可查询属性白名单内", name)
 }
 
+// ageByYear compiles an age condition for a key without person.id: the age
+// is the current year minus the birth year, so the answer depends on the
+// birth year alone and never on how the birthday falls against today.
+func (c *compiler) ageByYear(op string, n int) string {
+	y := c.today.Year()
+	jan1 := func(year int) string { return c.arg(fmt.Sprintf("%04d-01-01", year)) }
+	atLeast := func(n int) string { return "p.birth_date < " + jan1(y-n+1) } // born in year y-n or before
+	atMost := func(n int) string { return "p.birth_date >= " + jan1(y-n) }   // born in year y-n or after
+	switch op {
+	case "ge":
+		return atLeast(n)
+	case "gt":
+		return atLeast(n + 1)
+	case "le":
+		return atMost(n)
+	case "lt":
+		return atMost(n - 1)
+	default:
+		return "(" + atMost(n) + " AND " + atLeast(n) + ")"
+	}
+}
+
 // orderBy compiles the sort list for persons or households from its own
-// whitelist; the id always breaks ties so pages never overlap.
-func orderBy(sorts []sortSpec, group bool) (string, *reasonError) {
+// whitelist; the id always breaks ties so pages never overlap. Without
+// person.id (exactBirth false) birth_date is refused and age sorts by birth
+// year only: an order by full birth date would rank people by the very digits
+// the masked ID number hides.
+func orderBy(sorts []sortSpec, group, exactBirth bool) (string, *reasonError) {
 	cols := map[string]string{"birth_date": "p.birth_date", "age": "p.birth_date", "region_code": "p.region_code"}
+	if !exactBirth {
+		cols = map[string]string{"age": "SUBSTR(p.birth_date, 1, 4)", "region_code": "p.region_code"}
+	}
 	tie := "p.id"
 	if group {
 		cols = map[string]string{"region_code": "h.region_code", "household_size": "hsize", "group_size": "hsize"}
@@ -517,6 +558,9 @@ func orderBy(sorts []sortSpec, group bool) (string, *reasonError) {
 	var parts []string
 	for _, s := range sorts {
 		col, ok := cols[s.AttributeName]
+		if !ok && s.AttributeName == "birth_date" && !group {
+			return "", reason(rjctSort, "按 birth_date 排序需要 person.id 权限")
+		}
 		if !ok {
 			return "", reason(rjctSort, "不能按 %q 排序", s.AttributeName)
 		}

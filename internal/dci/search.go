@@ -93,12 +93,13 @@ func (s *Service) searchOne(ctx context.Context, c *share.Client, it searchItem)
 			pageNumber = int(*p.PageNumber)
 		}
 	}
-	comp := &compiler{tree: s.Tree, hash: s.Keys.Hash, today: s.today(), args: []any{c.Scope()}}
+	exact := c.Allows(share.ScopePersonID)
+	comp := &compiler{tree: s.Tree, hash: s.Keys.Hash, today: s.today(), args: []any{c.Scope()}, exactBirth: exact}
 	where, rerr := comp.compile(sc.QueryType, sc.Query)
 	if rerr != nil {
 		return s.rejected(it.ReferenceID, it.Locale, rerr)
 	}
-	order, rerr := orderBy(sc.Sort, group)
+	order, rerr := orderBy(sc.Sort, group, exact)
 	if rerr != nil {
 		return s.rejected(it.ReferenceID, it.Locale, rerr)
 	}
@@ -345,12 +346,7 @@ func programmeAttrs(es []entitlement) []any {
 // scopes say: the full ID number and birth date only with person.id, the name
 // only with person.name, the household number only with household.
 func (s *Service) member(c *share.Client, p personRow, progs []entitlement) map[string]any {
-	idv := p.masked
-	if c.Allows(share.ScopePersonID) {
-		if full, err := s.Keys.Open(p.enc); err == nil {
-			idv = full
-		}
-	}
+	idv := s.Share.ShowID(c, p.masked, p.enc)
 	ident := []any{map[string]any{"@type": "Identifier", "identifier_type": "NationalID", "identifier_value": idv}}
 	demo := map[string]any{"@type": "SRPerson", "identifier": ident,
 		"sex":     map[string]string{"M": "male", "F": "female"}[p.sex],
@@ -388,10 +384,15 @@ func (s *Service) member(c *share.Client, p personRow, progs []entitlement) map[
 // ---- transactions: what happened to each message, for txn/status ----
 
 func (s *Service) beginTxn(ctx context.Context, c *share.Client, txnID, action, mode, status string, requests int) (int64, string, error) {
+	return s.beginTxnOn(ctx, s.DB, c, txnID, action, mode, status, requests)
+}
+
+// beginTxnOn is beginTxn on q, so that a caller's transaction can hold it.
+func (s *Service) beginTxnOn(ctx context.Context, q db.Querier, c *share.Client, txnID, action, mode, status string, requests int) (int64, string, error) {
 	corr := newID("corr")
 	now := s.now().UTC()
 	var id int64
-	err := s.DB.QueryRowContext(ctx, `INSERT INTO dci_transactions (sender_id, transaction_id, correlation_id, action, mode, status, requests, records, callback, created_at, updated_at)
+	err := q.QueryRowContext(ctx, `INSERT INTO dci_transactions (sender_id, transaction_id, correlation_id, action, mode, status, requests, records, callback, created_at, updated_at)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,0,'',$8,$8) RETURNING id`, c.ClientID, txnID, corr, action, mode, status, requests, now).Scan(&id)
 	if err != nil {
 		return 0, "", fmt.Errorf("dci: store transaction: %w", err)
@@ -426,16 +427,21 @@ func (s *Service) finishTxn(ctx context.Context, id int64, outs []outcome, recor
 			}
 		}
 	}
-	return s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		for _, o := range outs {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO dci_txn_requests (txn_id, reference_id, status, reason_code, page_size, page_number, total_count, records)
-				VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`, id, o.ref, o.status, o.reason, o.pageSize, o.pageNumber, o.total, o.records); err != nil {
-				return fmt.Errorf("dci: store request outcome: %w", err)
-			}
+	return s.DB.Tx(ctx, func(tx *sql.Tx) error { return s.finishTxnTx(ctx, tx, id, status, outs, records, callback) })
+}
+
+// finishTxnTx stores the outcomes and the final status inside tx.
+func (s *Service) finishTxnTx(ctx context.Context, tx *sql.Tx, id int64, status string, outs []outcome, records int, callback string) error {
+	for _, o := range outs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO dci_txn_requests (txn_id, reference_id, status, reason_code, page_size, page_number, total_count, records)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`, id, o.ref, o.status, o.reason, o.pageSize, o.pageNumber, o.total, o.records); err != nil {
+			return fmt.Errorf("dci: store request outcome: %w", err)
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE dci_transactions SET status = $1, records = $2, callback = $3, updated_at = $4 WHERE id = $5`, status, records, callback, s.now().UTC(), id)
-		return err
-	})
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE dci_transactions SET status = $1, records = $2, callback = $3, updated_at = $4 WHERE id = $5`, status, records, callback, s.now().UTC(), id); err != nil {
+		return fmt.Errorf("dci: finish transaction: %w", err)
+	}
+	return nil
 }
 
 func overall(outs []outcome) string {

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"jiuzhu/internal/idcard"
 	"jiuzhu/internal/share"
 )
 
@@ -24,7 +23,7 @@ func TestSyncSearchByID(t *testing.T) {
 		t.Fatalf("sync search: %d %v", code, out)
 	}
 	recs := records(t, results(t, out)[0])
-	if len(recs) != 1 || identifier(recs[0]) != idcard.Mask(f.elderID) {
+	if len(recs) != 1 || identifier(recs[0]) != share.RegionOnly(f.elderID) {
 		t.Fatalf("masked search: %v", recs)
 	}
 	demo := recs[0]["demographic_info"].(map[string]any)

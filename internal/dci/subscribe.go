@@ -57,70 +57,84 @@ func (s *Service) subscribe(w http.ResponseWriter, r *http.Request, req *request
 		s.fail(w, req, err)
 		return
 	}
-	id, corr, err := s.beginTxn(ctx, req.client, msg.TransactionID, "subscribe", "async", "pdng", len(msg.SubscribeRequest))
+	// The transaction row, every subscription and the outcomes are written
+	// at once: a failure half-way leaves nothing, so a sender that retries
+	// is never told "already subscribed" for a subscription it was never
+	// given a code for. The per-sender lock keeps two concurrent messages
+	// from both passing the duplicate check.
+	exact := req.client.Allows(share.ScopePersonID)
+	var (
+		id    int64
+		corr  string
+		items []any
+		outs  []outcome
+	)
+	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		items, outs = nil, nil
+		if err := s.DB.LockKey(ctx, tx, "dci.subscribe:"+req.client.ClientID); err != nil {
+			return err
+		}
+		var err error
+		if id, corr, err = s.beginTxnOn(ctx, tx, req.client, msg.TransactionID, "subscribe", "async", "pdng", len(msg.SubscribeRequest)); err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, it := range msg.SubscribeRequest {
+			sc := it.SubscribeCriteria
+			fail := func(code, m string) {
+				item := map[string]any{"reference_id": it.ReferenceID, "timestamp": s.ts(), "status": "rjct", "status_reason_code": code, "status_reason_message": m}
+				items = append(items, item)
+				outs = append(outs, outcome{ref: it.ReferenceID, status: "rjct", reason: code})
+			}
+			if seen[it.ReferenceID] {
+				fail("rjct.reference_id.duplicate", "reference_id 在本消息中重复")
+				continue
+			}
+			seen[it.ReferenceID] = true
+			ev := sc.RegEventType
+			if i := strings.LastIndex(ev, ":"); i >= 0 {
+				ev = ev[i+1:]
+			}
+			if _, ok := eventKinds[ev]; !ok {
+				fail("rjct.notify_types.invalid", "reg_event_type 应为 EntitlementStarted、EntitlementChanged、EntitlementEnded 或 EntitlementAny")
+				continue
+			}
+			ft := sc.FilterType
+			if ft == "" {
+				ft = "predicate"
+			}
+			comp := &compiler{tree: s.Tree, hash: s.Keys.Hash, today: s.today(), args: []any{req.client.Scope()}, exactBirth: exact}
+			if _, rerr := comp.compile(ft, sc.Filter); rerr != nil {
+				fail("rjct.notify_details.invalid", rerr.code+"："+rerr.msg)
+				continue
+			}
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM dci_subscriptions WHERE sender_id = $1 AND status = 'subscribe' AND events = $2 AND filter = $3`,
+				req.client.ClientID, ev, ft+" "+string(sc.Filter)).Scan(&n); err != nil {
+				return fmt.Errorf("dci: check subscription: %w", err)
+			}
+			if n > 0 {
+				fail("rjct.event.already_subscribed", "已有相同事件和条件的订阅")
+				continue
+			}
+			code := newID("sub")
+			now := s.now().UTC()
+			if _, err := tx.ExecContext(ctx, `INSERT INTO dci_subscriptions (code, sender_id, txn_id, reference_id, sender_uri, events, filter, notify_record_type, region_prefix, cursor_seq, status, notified, created_at)
+				VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,'subscribe',0,$11)`, code, req.client.ClientID, id, it.ReferenceID, req.callback, ev, ft+" "+string(sc.Filter),
+				sc.NotifyRecordType, req.client.Scope(), head, now); err != nil {
+				return fmt.Errorf("dci: store subscription: %w", err)
+			}
+			info := map[string]any{"version": protocolVer, "code": code, "status": "subscribe", "timestamp": now.Format(time.RFC3339),
+				"reg_type": regType, "reg_event_type": sc.RegEventType, "filter_type": ft, "filter": json.RawMessage(sc.Filter)}
+			if sc.NotifyRecordType != "" {
+				info["notify_record_type"] = sc.NotifyRecordType
+			}
+			items = append(items, map[string]any{"reference_id": it.ReferenceID, "timestamp": s.ts(), "status": "succ", "subscriptions": []any{info}})
+			outs = append(outs, outcome{ref: it.ReferenceID, status: "succ"})
+		}
+		return s.finishTxnTx(ctx, tx, id, overall(outs), outs, 0, "pending")
+	})
 	if err != nil {
-		s.fail(w, req, err)
-		return
-	}
-	var items []any
-	var outs []outcome
-	seen := map[string]bool{}
-	for _, it := range msg.SubscribeRequest {
-		sc := it.SubscribeCriteria
-		fail := func(code, m string) {
-			item := map[string]any{"reference_id": it.ReferenceID, "timestamp": s.ts(), "status": "rjct", "status_reason_code": code, "status_reason_message": m}
-			items = append(items, item)
-			outs = append(outs, outcome{ref: it.ReferenceID, status: "rjct", reason: code})
-		}
-		if seen[it.ReferenceID] {
-			fail("rjct.reference_id.duplicate", "reference_id 在本消息中重复")
-			continue
-		}
-		seen[it.ReferenceID] = true
-		ev := sc.RegEventType
-		if i := strings.LastIndex(ev, ":"); i >= 0 {
-			ev = ev[i+1:]
-		}
-		if _, ok := eventKinds[ev]; !ok {
-			fail("rjct.notify_types.invalid", "reg_event_type 应为 EntitlementStarted、EntitlementChanged、EntitlementEnded 或 EntitlementAny")
-			continue
-		}
-		ft := sc.FilterType
-		if ft == "" {
-			ft = "predicate"
-		}
-		comp := &compiler{tree: s.Tree, hash: s.Keys.Hash, today: s.today(), args: []any{req.client.Scope()}}
-		if _, rerr := comp.compile(ft, sc.Filter); rerr != nil {
-			fail("rjct.notify_details.invalid", rerr.code+"："+rerr.msg)
-			continue
-		}
-		var n int
-		if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM dci_subscriptions WHERE sender_id = $1 AND status = 'subscribe' AND events = $2 AND filter = $3`,
-			req.client.ClientID, ev, ft+" "+string(sc.Filter)).Scan(&n); err != nil {
-			s.fail(w, req, err)
-			return
-		}
-		if n > 0 {
-			fail("rjct.event.already_subscribed", "已有相同事件和条件的订阅")
-			continue
-		}
-		code := newID("sub")
-		now := s.now().UTC()
-		if _, err := s.DB.ExecContext(ctx, `INSERT INTO dci_subscriptions (code, sender_id, txn_id, reference_id, sender_uri, events, filter, notify_record_type, region_prefix, cursor_seq, status, notified, created_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,'subscribe',0,$11)`, code, req.client.ClientID, id, it.ReferenceID, req.callback, ev, ft+" "+string(sc.Filter),
-			sc.NotifyRecordType, req.client.Scope(), head, now); err != nil {
-			s.fail(w, req, fmt.Errorf("dci: store subscription: %w", err))
-			return
-		}
-		info := map[string]any{"version": protocolVer, "code": code, "status": "subscribe", "timestamp": now.Format(time.RFC3339),
-			"reg_type": regType, "reg_event_type": sc.RegEventType, "filter_type": ft, "filter": json.RawMessage(sc.Filter)}
-		if sc.NotifyRecordType != "" {
-			info["notify_record_type"] = sc.NotifyRecordType
-		}
-		items = append(items, map[string]any{"reference_id": it.ReferenceID, "timestamp": s.ts(), "status": "succ", "subscriptions": []any{info}})
-		outs = append(outs, outcome{ref: it.ReferenceID, status: "succ"})
-	}
-	if err := s.finishTxn(ctx, id, outs, 0, "pending"); err != nil {
 		s.fail(w, req, err)
 		return
 	}
@@ -298,7 +312,9 @@ func (s *Service) notifyOne(ctx context.Context, sub subscription) (int, error) 
 		if !contains(kinds, ch.Kind) {
 			continue
 		}
-		comp := &compiler{tree: s.Tree, hash: s.Keys.Hash, today: s.today(), args: []any{sub.prefix}}
+		// the key's scopes as they stand now: one that has lost person.id
+		// can no longer run a birth_date filter it subscribed with
+		comp := &compiler{tree: s.Tree, hash: s.Keys.Hash, today: s.today(), args: []any{sub.prefix}, exactBirth: c.Allows(share.ScopePersonID)}
 		where, rerr := comp.compile(ft, json.RawMessage(filter))
 		if rerr != nil {
 			return 0, rerr

@@ -2,11 +2,15 @@ package discovery_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"fmt"
 
 	"jiuzhu/internal/apperr"
 	"jiuzhu/internal/auth"
@@ -341,8 +345,18 @@ func TestWorklistScopeWorkAndMeasures(t *testing.T) {
 	if err := f.svc.Dismiss(ctx, f.workA, help[0].ID, " "); err == nil {
 		t.Fatal("dismissed without a reason")
 	}
-	if err := f.svc.Dismiss(ctx, f.workA, help[0].ID, "已获商业保险赔付"); err != nil {
+	reason := "邻居王某某称其已获商业保险赔付"
+	if err := f.svc.Dismiss(ctx, f.workA, help[0].ID, reason); err != nil {
 		t.Fatal(err)
+	}
+	// the reason is kept with the item; the audit log has its length only
+	var note, detail string
+	f.d.QueryRowContext(ctx, `SELECT note FROM discovery_items WHERE id = $1`, help[0].ID).Scan(&note)
+	f.d.QueryRowContext(ctx, `SELECT detail FROM audit_log WHERE action = 'discovery.item.dismissed' AND object_id = $1`, fmt.Sprint(help[0].ID)).Scan(&detail)
+	var ad map[string]any
+	json.Unmarshal([]byte(detail), &ad)
+	if note != reason || strings.Contains(detail, "王某某") || strings.Contains(detail, "赔付") || ad["note_len"] != float64(len([]rune(reason))) || ad["rule"] != "medical" {
+		t.Fatalf("dismissal: note %q, audit detail %s", note, detail)
 	}
 	if err := f.svc.Dismiss(ctx, f.workA, help[0].ID, "again"); err == nil {
 		t.Fatal("an item was worked twice")
@@ -365,9 +379,23 @@ func TestWorklistScopeWorkAndMeasures(t *testing.T) {
 	cl, _ := f.svc.Items(ctx, f.workA, discovery.Query{Rule: "carer_lost"})
 	f.exec(`INSERT INTO cases (case_no, programme, rule_version, household_id, applicant_id, region_code, channel, state, accepted_on, purpose, created_at, updated_at)
 		VALUES ('APP2','orphan','2021',$1,$2,$3,'door','accepted','2026-03-02','application',$4,$4)`, cl[0].HouseholdID, cl[0].PersonID, villageA, time.Now().UTC().Add(time.Second))
+	// a review start that died after claiming its item: the claim is
+	// reopened by the next run once stale, a fresh one is left alone
+	stop, _ := f.svc.Items(ctx, f.workA, discovery.Query{List: "stop"})
+	if len(stop) < 2 {
+		t.Fatalf("stop items: %d", len(stop))
+	}
+	f.exec(`UPDATE discovery_items SET status = 'claimed', worked_by = 'jb_a', worked_at = $1 WHERE id = $2`, time.Now().UTC().Add(-2*time.Hour), stop[0].ID)
+	f.exec(`UPDATE discovery_items SET status = 'claimed', worked_by = 'jb_a', worked_at = $1 WHERE id = $2`, time.Now().UTC(), stop[1].ID)
 	run, err := f.svc.Run(ctx, nil, "2026-01-01")
 	if err != nil || run.Found != 0 || run.Linked != 1 {
 		t.Fatalf("run: %v %+v", err, run)
+	}
+	var stale, fresh string
+	f.d.QueryRowContext(ctx, `SELECT status FROM discovery_items WHERE id = $1`, stop[0].ID).Scan(&stale)
+	f.d.QueryRowContext(ctx, `SELECT status FROM discovery_items WHERE id = $1`, stop[1].ID).Scan(&fresh)
+	if stale != "open" || fresh != "claimed" {
+		t.Fatalf("claims after the run: stale %s, fresh %s", stale, fresh)
 	}
 	ms, err := f.svc.Measures(ctx, f.workA)
 	if err != nil || len(ms) != 1 {
@@ -383,5 +411,113 @@ func TestWorklistScopeWorkAndMeasures(t *testing.T) {
 	ms, _ = f.svc.Measures(ctx, prov)
 	if len(ms) != 1 || ms[0].StopFound != 4 || ms[0].Unmatched != 0 {
 		t.Fatalf("province measures: %+v", ms)
+	}
+}
+
+// TestImportMatchesOnlyInTheImportersRegion: a county department's events
+// about people registered in another county are neither stored nor put on
+// that county's lists, only counted; the report says per line only what is
+// wrong with a row's format, never whether its person is registered.
+func TestImportMatchesOnlyInTheImportersRegion(t *testing.T) {
+	f := newFx(t)
+	f.plant()
+	as := &auth.Service{DB: f.d, Tree: testdb.Tree(t)}
+	mk := func(name, region string) *auth.User {
+		u, err := as.Create(ctx, nil, auth.NewUser{Username: name, DisplayName: name, Role: auth.DepartmentOfficer, Region: region, Password: "test-pass-2026"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	nanchang := mk("dept_nc", "360121000000") // the people planted live in 进贤县
+	jinxian := mk("dept_jx", "360124000000")
+	deaths := csv("身份证号,死亡日期", f.ids["r1"]+",2026-02-01", unknownID+",2026-02-05")
+	res, err := f.svc.Import(ctx, nanchang, discovery.ImportInput{Kind: "death", FileName: "d.csv", Body: deaths})
+	if err != nil || res.Stored != 0 || res.Ignored != 2 || res.Duplicates != 0 || res.Items != 0 || len(res.Errors) != 0 {
+		t.Fatalf("南昌县's deaths: %v %+v", err, res)
+	}
+	// the hospital stay of someone unknown is kept (unmatched); that of
+	// someone registered in 进贤县 is not
+	hosp := csv("身份证号,出院日期,个人自付（元）,医疗机构", f.ids["m1"]+",2026-01-05,20000,县医院", unknownID+",2026-01-08,30000,省医院")
+	res, err = f.svc.Import(ctx, nanchang, discovery.ImportInput{Kind: "hospital", FileName: "h.csv", Body: hosp})
+	if err != nil || res.Stored != 1 || res.Unmatched != 1 || res.Ignored != 1 || res.Items != 0 {
+		t.Fatalf("南昌县's hospital stays: %v %+v", err, res)
+	}
+	var mine int
+	f.d.QueryRowContext(ctx, `SELECT COUNT(*) FROM discovery_events WHERE id_hmac IN ($1, $2) OR person_id IS NOT NULL`, f.keys.Hash(f.ids["r1"]), f.keys.Hash(f.ids["m1"])).Scan(&mine)
+	if mine != 0 || f.count("discovery_items") != 0 {
+		t.Fatalf("another county's events reached 进贤县: %d events, %d items", mine, f.count("discovery_items"))
+	}
+	logs, err := f.svc.Imports(ctx, nanchang, 0, 10)
+	if err != nil || len(logs) != 2 {
+		t.Fatalf("imports: %v %d", err, len(logs))
+	}
+	for _, l := range logs {
+		one, err := f.svc.Imports(ctx, nanchang, l.ImportID, 1)
+		b, _ := json.Marshal(one)
+		if err != nil || strings.Contains(string(b), `"line"`) || strings.Contains(string(b), "在册") {
+			t.Fatalf("import %d reports rows one by one: %v %s", l.ImportID, err, b)
+		}
+	}
+	var perLine int
+	f.d.QueryRowContext(ctx, `SELECT COUNT(*) FROM discovery_imports WHERE report LIKE '%line%' OR report LIKE '%在册%'`).Scan(&perLine)
+	if perLine != 0 {
+		t.Fatal("the stored report has per-line notes")
+	}
+	// 进贤县's own department puts the same death on its list
+	res, err = f.svc.Import(ctx, jinxian, discovery.ImportInput{Kind: "death", FileName: "d.csv", Body: deaths})
+	if err != nil || res.Stored != 1 || res.Ignored != 1 || res.Items != 1 {
+		t.Fatalf("进贤县's deaths: %v %+v", err, res)
+	}
+	if got := f.items(); !slices.Equal(got, []string{"death:R1"}) {
+		t.Fatalf("items: %v", got)
+	}
+}
+
+// TestUnemployedIncomeIsFloorDividedOnBothDatabases: the household's
+// per-head income of the unemployment rule is the same whole fen on SQLite
+// and PostgreSQL (20000 fen among 3 people: 6666, not 6667).
+func TestUnemployedIncomeIsFloorDividedOnBothDatabases(t *testing.T) {
+	f := newFx(t)
+	f.household("U3", villageA, "rural", m("u3", "1975-01-01", 200, ""), m("u3k", "2010-01-01", 0, ""), m("u3j", "2012-01-01", 0, ""))
+	res, err := f.svc.Import(ctx, f.dept, discovery.ImportInput{Kind: "unemployment", FileName: "u.csv", Body: csv("身份证号,登记日期", f.ids["u3"]+",2026-02-10")})
+	if err != nil || res.Items != 1 {
+		t.Fatalf("import: %v %+v", err, res)
+	}
+	items, err := f.svc.Items(ctx, f.workA, discovery.Query{Rule: "unemployed"})
+	if err != nil || len(items) != 1 || items[0].AmountFen != 6666 {
+		t.Fatalf("unemployed item: %v %+v", err, items)
+	}
+}
+
+// TestConcurrentRunsStoreTheLines: rule runs started at once (two imports
+// finishing together) all succeed; the low-income lines they store do not
+// collide.
+func TestConcurrentRunsStoreTheLines(t *testing.T) {
+	f := newFx(t)
+	f.plant()
+	f.importAll()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := f.svc.Run(ctx, nil, "2026-01-01")
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent run: %v", err)
+		}
+	}
+	if n := f.count("discovery_lines"); n != 1 {
+		t.Fatalf("%d lines, want the one of 进贤县 rural", n)
+	}
+	if got := f.items(); !slices.Equal(got, planted) {
+		t.Fatalf("items after concurrent runs: %v", got)
 	}
 }

@@ -30,18 +30,21 @@ type ImportInput struct {
 
 // ImportResult is the report of an import attempt (file or API batch).
 type ImportResult struct {
-	ImportID   int64      `json:"import_id"`
-	Outcome    string     `json:"outcome"` // loaded | refused
-	Message    string     `json:"message"`
-	Rows       int        `json:"rows"`
-	BadRows    int        `json:"bad_rows"`
-	Stored     int        `json:"stored"`     // new events kept
-	Duplicates int        `json:"duplicates"` // already received before
-	Unmatched  int        `json:"unmatched"`  // kept, the person is not in the registry
-	Ignored    int        `json:"ignored"`    // not kept: not in the registry and of no use for anyone served
-	Errors     []RowError `json:"errors,omitempty"`
-	Notes      []RowError `json:"notes,omitempty"` // the rows not kept, by line
-	Items      int        `json:"items"`           // worklist items the rules found in this import's events
+	ImportID   int64  `json:"import_id"`
+	Outcome    string `json:"outcome"` // loaded | refused
+	Message    string `json:"message"`
+	Rows       int    `json:"rows"`
+	BadRows    int    `json:"bad_rows"`
+	Stored     int    `json:"stored"`     // new events kept
+	Duplicates int    `json:"duplicates"` // already received before
+	Unmatched  int    `json:"unmatched"`  // kept, the person is not in the registry
+	Ignored    int    `json:"ignored"`    // not kept: not in the registry and of no use for anyone served, or registered outside the importer's region
+	// Errors say, by line, only what is wrong with a row's format: whether
+	// the person of a row is registered is not for the importing department
+	// to learn (it lacks RegistryRead), so the kept, duplicate and ignored
+	// rows are given as counts only.
+	Errors []RowError `json:"errors,omitempty"`
+	Items  int        `json:"items"` // worklist items the rules found in this import's events
 }
 
 // event is a validated event on its way into the store.
@@ -314,11 +317,15 @@ func (s *Service) store(ctx context.Context, u *auth.User, m importMeta, events 
 		for i, e := range events {
 			l, _ := LayoutOf(e.kind)
 			mt, ok := found[hashes[i]]
+			if ok && !region.Within(u.Region, mt.region) {
+				// registered elsewhere: a county's department may not put
+				// items on another county's lists, nor learn from the
+				// outcome that the person is registered there
+				res.Ignored++
+				continue
+			}
 			if !ok && !l.KeepUnmatched(e.attr) {
 				res.Ignored++
-				if len(res.Notes) < MaxReported {
-					res.Notes = append(res.Notes, RowError{Line: e.line, Message: "当事人不是救助登记在册人员，该事件与救助无关，未保存"})
-				}
 				continue
 			}
 			var person, household any
@@ -338,9 +345,6 @@ func (s *Service) store(ctx context.Context, u *auth.User, m importMeta, events 
 			}
 			if n, _ := r.RowsAffected(); n == 0 {
 				res.Duplicates++
-				if len(res.Notes) < MaxReported {
-					res.Notes = append(res.Notes, RowError{Line: e.line, Message: "该事件此前已接收，不重复计入"})
-				}
 				continue
 			}
 			res.Stored++
@@ -352,7 +356,7 @@ func (s *Service) store(ctx context.Context, u *auth.User, m importMeta, events 
 			}
 		}
 		res.Outcome = "loaded"
-		res.Message = fmt.Sprintf("共 %d 行：新接收 %d 个事件（其中 %d 个当事人不在救助登记中），%d 个此前已接收，%d 个与救助无关未保存",
+		res.Message = fmt.Sprintf("共 %d 行：新接收 %d 个事件（其中 %d 个当事人不在救助登记中），%d 个此前已接收，%d 个与本地区救助无关未保存",
 			res.Rows, res.Stored, res.Unmatched, res.Duplicates, res.Ignored)
 		if err := s.updateImport(ctx, tx, res); err != nil {
 			return err
@@ -378,14 +382,14 @@ func (s *Service) store(ctx context.Context, u *auth.User, m importMeta, events 
 }
 
 func (s *Service) logImport(ctx context.Context, tx *sql.Tx, u *auth.User, m importMeta, res *ImportResult) error {
-	report, _ := json.Marshal(map[string]any{"errors": res.Errors, "notes": res.Notes})
+	report, _ := json.Marshal(map[string]any{"errors": res.Errors})
 	return tx.QueryRowContext(ctx, `INSERT INTO discovery_imports (kind, source, via, file_name, sha256, rows, bad_rows, stored, duplicates, ignored, unmatched,
 		outcome, message, report, region_code, imported_by, at) VALUES ($1,$2,$3,$4,$5,$6,$7,0,0,0,0,$8,$9,$10,$11,$12,$13) RETURNING id`,
 		m.kind, m.source, m.via, m.file, m.sha, res.Rows, res.BadRows, res.Outcome, res.Message, string(report), u.Region, u.Username, s.now()).Scan(&res.ImportID)
 }
 
 func (s *Service) updateImport(ctx context.Context, tx *sql.Tx, res *ImportResult) error {
-	report, _ := json.Marshal(map[string]any{"errors": res.Errors, "notes": res.Notes})
+	report, _ := json.Marshal(map[string]any{"errors": res.Errors})
 	_, err := tx.ExecContext(ctx, `UPDATE discovery_imports SET stored = $1, duplicates = $2, ignored = $3, unmatched = $4, outcome = $5, message = $6, report = $7 WHERE id = $8`,
 		res.Stored, res.Duplicates, res.Ignored, res.Unmatched, res.Outcome, res.Message, string(report), res.ImportID)
 	return err
@@ -461,9 +465,11 @@ func (s *Service) Imports(ctx context.Context, u *auth.User, id int64, limit int
 			return nil, err
 		}
 		if id > 0 {
-			var r struct{ Errors, Notes []RowError }
+			// reports stored before the fix also hold per-line notes on
+			// registration; only the format errors are read back
+			var r struct{ Errors []RowError }
 			json.Unmarshal([]byte(report), &r)
-			l.Errors, l.Notes = r.Errors, r.Notes
+			l.Errors = r.Errors
 		}
 		out = append(out, l)
 	}

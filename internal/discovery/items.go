@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"jiuzhu/internal/apperr"
 	"jiuzhu/internal/audit"
@@ -21,7 +22,15 @@ const (
 	StatusOpen      = "open"
 	StatusStarted   = "started"
 	StatusDismissed = "dismissed"
+	// StatusClaimed holds a should-stop item while its review is being
+	// started, so that two workers clicking at once report the change once.
+	StatusClaimed = "claimed"
 )
+
+// staleClaim is how long a claim may stand before the next rule run treats
+// it as abandoned (the process died between reporting the change and
+// recording it on the item) and links the item to its review.
+const staleClaim = time.Hour
 
 // Item is one entry of a township's worklist.
 type Item struct {
@@ -181,7 +190,7 @@ func worker(u *auth.User, it *Item) error {
 
 // StatusLabel names a status in Chinese.
 func StatusLabel(st string) string {
-	return map[string]string{StatusOpen: "待处理", StatusStarted: "已启动", StatusDismissed: "已排除"}[st]
+	return map[string]string{StatusOpen: "待处理", StatusStarted: "已启动", StatusDismissed: "已排除", StatusClaimed: "正在启动复核"}[st]
 }
 
 // Dismiss closes an item without a case, with the reason.
@@ -197,17 +206,22 @@ func (s *Service) Dismiss(ctx context.Context, u *auth.User, id int64, reason st
 	if reason == "" || len(reason) > 1000 {
 		return apperr.Invalid("reason", "reason_required", "请填写排除的理由（已核实的情况）")
 	}
-	return s.finish(ctx, u, it, StatusDismissed, 0, reason)
+	return s.finish(ctx, u, it, StatusOpen, StatusDismissed, 0, reason)
 }
 
-func (s *Service) finish(ctx context.Context, u *auth.User, it *Item, status string, caseID int64, note string) error {
+// finish records how an item was worked, if it is still in the state from
+// (open, or claimed by this worker's review start). The note stays in the
+// table: a dismissal reason is free text that may name people, so the audit
+// detail has only ids, codes and the note's length.
+func (s *Service) finish(ctx context.Context, u *auth.User, it *Item, from, status string, caseID int64, note string) error {
 	return s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		var c any
 		if caseID != 0 {
 			c = caseID
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE discovery_items SET status = $1, case_id = $2, note = $3, worked_by = $4, worked_at = $5 WHERE id = $6 AND status = 'open'`,
-			status, c, note, u.Username, time.Now().UTC(), it.ID)
+		res, err := tx.ExecContext(ctx, `UPDATE discovery_items SET status = $1, case_id = $2, note = $3, worked_by = $4, worked_at = $5
+			WHERE id = $6 AND status = $7 AND ($7 = 'open' OR worked_by = $4)`,
+			status, c, note, u.Username, time.Now().UTC(), it.ID, from)
 		if err != nil {
 			return fmt.Errorf("discovery: work item: %w", err)
 		}
@@ -215,8 +229,33 @@ func (s *Service) finish(ctx context.Context, u *auth.User, it *Item, status str
 			return apperr.Conflict("item_worked", "该条目刚被其他人办理，请刷新")
 		}
 		return audit.Append(ctx, tx, u.Actor(), "discovery.item."+status, "discovery_item", strconv.FormatInt(it.ID, 10), it.Region,
-			map[string]any{"rule": it.Rule, "case_id": caseID, "note": note})
+			map[string]any{"rule": it.Rule, "case_id": caseID, "note_len": utf8.RuneCountInString(note)})
 	})
+}
+
+// claim takes an open item for the caller (status open → claimed) in its own
+// transaction; an item someone else took first is a conflict.
+func (s *Service) claim(ctx context.Context, u *auth.User, it *Item) error {
+	res, err := s.DB.ExecContext(ctx, `UPDATE discovery_items SET status = 'claimed', worked_by = $1, worked_at = $2 WHERE id = $3 AND status = 'open'`,
+		u.Username, time.Now().UTC(), it.ID)
+	if err != nil {
+		return fmt.Errorf("discovery: claim item: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return apperr.Conflict("item_worked", "该条目刚被其他人办理，请刷新")
+	}
+	return nil
+}
+
+// release puts a claimed item back on the list when its review could not be
+// started. It runs on a fresh context: the request's may be what failed.
+func (s *Service) release(u *auth.User, it *Item) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.DB.ExecContext(ctx, `UPDATE discovery_items SET status = 'open', worked_by = '', worked_at = NULL WHERE id = $1 AND status = 'claimed' AND worked_by = $2`,
+		it.ID, u.Username); err != nil {
+		s.log().Error("discovery: release claimed item", "item", it.ID, "err", err)
+	}
 }
 
 // changeKinds say how a stop item is reported to casework.
@@ -239,12 +278,20 @@ func (s *Service) StartReview(ctx context.Context, u *auth.User, cw *casework.Se
 	}
 	r, _ := RuleOf(it.Rule)
 	details := fmt.Sprintf("主动发现（%s，%s报送，日期 %s）：%s", r.Label, it.Source, it.EventDate, r.Reason)
+	// casework.ReportChange commits on its own, so the item is claimed first:
+	// of two workers clicking at once only one reports the change
+	if err := s.claim(ctx, u, it); err != nil {
+		return nil, err
+	}
 	_, rv, err := cw.ReportChange(ctx, u, it.EntitlementID, casework.ChangeReport{Kind: changeKinds[it.Rule], ReportedBy: "data", PersonID: it.PersonID,
 		ChangedOn: it.EventDate, Details: details})
 	if err != nil {
+		s.release(u, it)
 		return nil, err
 	}
-	if err := s.finish(ctx, u, it, StatusStarted, rv.ID, "已启动复核 "+rv.No); err != nil {
+	// the change is reported; should recording it fail, the next rule run
+	// links the stale claim to this review (see link)
+	if err := s.finish(ctx, u, it, StatusClaimed, StatusStarted, rv.ID, "已启动复核 "+rv.No); err != nil {
 		return nil, err
 	}
 	return rv, nil
@@ -271,5 +318,5 @@ func (s *Service) Started(ctx context.Context, u *auth.User, id int64, caseNo st
 	if err != nil {
 		return 0, fmt.Errorf("discovery: started: %w", err)
 	}
-	return caseID, s.finish(ctx, u, it, StatusStarted, caseID, "已受理申请")
+	return caseID, s.finish(ctx, u, it, StatusOpen, StatusStarted, caseID, "已受理申请")
 }

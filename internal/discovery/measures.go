@@ -68,7 +68,7 @@ func (s *Service) Measures(ctx context.Context, u *auth.User) ([]Measure, error)
 		SUM(CASE WHEN i.list = 'help' AND i.case_id IS NOT NULL THEN 1 ELSE 0 END),
 		SUM(CASE WHEN i.list = 'help' AND c.decision = 'approved' THEN 1 ELSE 0 END),
 		SUM(CASE WHEN i.list = 'stop' THEN 1 ELSE 0 END),
-		SUM(CASE WHEN i.list = 'stop' AND i.status = 'open' THEN 1 ELSE 0 END),
+		SUM(CASE WHEN i.list = 'stop' AND i.status IN ('open', 'claimed') THEN 1 ELSE 0 END),
 		SUM(CASE WHEN i.list = 'stop' AND i.case_id IS NOT NULL THEN 1 ELSE 0 END),
 		SUM(CASE WHEN i.list = 'stop' AND c.outcome = 'stop' THEN 1 ELSE 0 END),
 		SUM(CASE WHEN i.list = 'stop' AND c.outcome = 'stop' AND c.decided_on <> '' AND EXISTS (SELECT 1 FROM cases a WHERE a.household_id = i.household_id

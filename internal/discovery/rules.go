@@ -130,7 +130,7 @@ func init() {
 			AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.household_id = h.id AND ` + inForce + ` AND c.programme IN ('orphan', 'unattended_child'))` + onceOnly
 
 	ruleSQL["unemployed"] = itemCols + `SELECT 'help', 'unemployed', x.id, x.hid, x.person_id, NULL, 'dibao', x.rc, SUBSTR(x.rc, 1, 9) || '000', SUBSTR(x.rc, 1, 6) || '000000',
-			x.event_date, x.income / x.n, l.line_fen, $2, $3
+			x.event_date, CAST(x.income AS BIGINT) / x.n, l.line_fen, $2, $3
 		FROM (SELECT e.id, h.id AS hid, h.hukou, e.person_id, e.event_date, h.region_code AS rc, ` + income + ` AS income, ` + members + ` AS n
 			` + eventsOfKind + `'unemployment' AND ` + noDibao + `) x
 		JOIN discovery_lines l ON l.county_code = SUBSTR(x.rc, 1, 6) AND l.hukou = x.hukou
@@ -173,12 +173,21 @@ func (s *Service) Run(ctx context.Context, u *auth.User, since string) (*RunSumm
 		by, actor = u.Username, u.Actor()
 	}
 	sum := &RunSummary{Since: since, ByRule: map[string]int64{}, StartedBy: by, StartedAt: time.Now().UTC(), Status: "done"}
-	if err := s.resolveLines(ctx, since); err != nil {
+	lines, err := s.resolveLines(ctx, since)
+	if err != nil {
 		return nil, err
 	}
-	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
+	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		if err := s.DB.LockKey(ctx, tx, "discovery.run"); err != nil {
 			return err
+		}
+		// the lines are written under the run's lock, as an upsert: two
+		// imports running the rules at once must not both insert a line
+		for _, l := range lines {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO discovery_lines (county_code, hukou, line_fen) VALUES ($1, $2, $3)
+				ON CONFLICT (county_code, hukou) DO UPDATE SET line_fen = excluded.line_fen`, l.county, l.hukou, l.fen); err != nil {
+				return fmt.Errorf("store line: %w", err)
+			}
 		}
 		if err := tx.QueryRowContext(ctx, `INSERT INTO discovery_runs (since, status, started_by, started_at) VALUES ($1, 'running', $2, $3) RETURNING id`,
 			since, by, sum.StartedAt).Scan(&sum.ID); err != nil {
@@ -220,67 +229,76 @@ func (s *Service) Run(ctx context.Context, u *auth.User, since string) (*RunSumm
 }
 
 // link marks open items started when the case they call for was opened
-// outside the worklist (at the one door, or from the case page).
+// outside the worklist (at the one door, or from the case page), and stop
+// items whose claim went stale after their review was opened ($2 the
+// cut-off); other stale claims are reopened.
 func (s *Service) link(ctx context.Context, tx *sql.Tx, now time.Time) (int64, error) {
 	var total int64
-	for _, q := range []string{
+	for i, q := range []string{
 		`UPDATE discovery_items SET status = 'started', worked_by = 'system', worked_at = $1,
 			case_id = (SELECT MIN(c.id) FROM cases c WHERE c.household_id = discovery_items.household_id AND c.purpose = 'application' AND c.created_at >= discovery_items.created_at)
 		WHERE list = 'help' AND status = 'open'
 			AND EXISTS (SELECT 1 FROM cases c WHERE c.household_id = discovery_items.household_id AND c.purpose = 'application' AND c.created_at >= discovery_items.created_at)`,
 		`UPDATE discovery_items SET status = 'started', worked_by = 'system', worked_at = $1,
 			case_id = (SELECT MIN(c.id) FROM cases c WHERE c.parent_id = discovery_items.entitlement_id AND c.purpose = 'review' AND c.created_at >= discovery_items.created_at)
-		WHERE list = 'stop' AND status = 'open'
+		WHERE list = 'stop' AND (status = 'open' OR (status = 'claimed' AND worked_at < $2))
 			AND EXISTS (SELECT 1 FROM cases c WHERE c.parent_id = discovery_items.entitlement_id AND c.purpose = 'review' AND c.created_at >= discovery_items.created_at)`,
 	} {
-		res, err := tx.ExecContext(ctx, q, now)
+		args := []any{now}
+		if i == 1 {
+			args = append(args, now.Add(-staleClaim))
+		}
+		res, err := tx.ExecContext(ctx, q, args...)
 		if err != nil {
 			return 0, fmt.Errorf("link items: %w", err)
 		}
 		n, _ := res.RowsAffected()
 		total += n
 	}
+	// a stale claim without a review never got its change reported: the
+	// item goes back on the list
+	if _, err := tx.ExecContext(ctx, `UPDATE discovery_items SET status = 'open', worked_by = '', worked_at = NULL WHERE status = 'claimed' AND worked_at < $1`,
+		now.Add(-staleClaim)); err != nil {
+		return 0, fmt.Errorf("reopen stale claims: %w", err)
+	}
 	return total, nil
 }
 
-// resolveLines stores the low-income line (dibao standard × the marginal
-// multiple) of every county and hukou with unemployment events to look at.
-func (s *Service) resolveLines(ctx context.Context, since string) error {
-	type key struct{ county, hukou string }
-	var keys []key
+// line is the low-income line of a county and hukou.
+type line struct {
+	county, hukou string
+	fen           int64
+}
+
+// resolveLines gives the low-income line (dibao standard × the marginal
+// multiple) of every county and hukou with unemployment events to look at;
+// Run stores them.
+func (s *Service) resolveLines(ctx context.Context, since string) ([]line, error) {
+	var out []line
 	rows, err := s.DB.QueryContext(ctx, `SELECT DISTINCT SUBSTR(h.region_code, 1, 6), h.hukou FROM discovery_events e JOIN households h ON h.id = e.household_id
 		WHERE e.kind = 'unemployment' AND e.event_date >= $1`, since)
 	if err != nil {
-		return fmt.Errorf("discovery: lines: %w", err)
+		return nil, fmt.Errorf("discovery: lines: %w", err)
 	}
 	for rows.Next() {
-		var k key
-		if err := rows.Scan(&k.county, &k.hukou); err != nil {
+		var l line
+		if err := rows.Scan(&l.county, &l.hukou); err != nil {
 			rows.Close()
-			return err
+			return nil, err
 		}
-		keys = append(keys, k)
+		out = append(out, l)
 	}
 	rows.Close()
-	if len(keys) == 0 {
-		return rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("discovery: lines: %w", err)
 	}
 	today := s.today()
-	return s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		for _, k := range keys {
-			line, err := s.lowIncomeLine(ctx, region.Pad(k.county), k.hukou, today)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM discovery_lines WHERE county_code = $1 AND hukou = $2`, k.county, k.hukou); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO discovery_lines (county_code, hukou, line_fen) VALUES ($1, $2, $3)`, k.county, k.hukou, line); err != nil {
-				return err
-			}
+	for i := range out {
+		if out[i].fen, err = s.lowIncomeLine(ctx, region.Pad(out[i].county), out[i].hukou, today); err != nil {
+			return nil, err
 		}
-		return nil
-	})
+	}
+	return out, nil
 }
 
 func (s *Service) lowIncomeLine(ctx context.Context, county, hukou string, on time.Time) (int64, error) {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"jiuzhu/internal/apperr"
 	"jiuzhu/internal/audit"
@@ -171,7 +172,7 @@ func (s *Service) OpenCampaign(ctx context.Context, u *auth.User, in CampaignInp
 			}
 		}
 		return audit.Append(ctx, tx, u.Actor(), "campaign.open", "campaign", strconv.FormatInt(id, 10), region.Pad(in.Region),
-			map[string]any{"name": in.Name, "percent": in.Percent, "seed": in.Seed, "programme": in.Programme, "list": in.List, "sampled": len(cands)})
+			map[string]any{"name_len": utf8.RuneCountInString(in.Name), "percent": in.Percent, "seed": in.Seed, "programme": in.Programme, "list": in.List, "sampled": len(cands)})
 	})
 	if err != nil {
 		return nil, err
@@ -292,6 +293,7 @@ type Sampled struct {
 	Note        string     `json:"note"`
 	CheckedBy   string     `json:"checked_by"`
 	CheckedAt   *time.Time `json:"checked_at,omitempty"`
+	Version     int        `json:"version"`
 }
 
 // Cases lists a campaign's sampled cases in the user's scope (a township
@@ -301,13 +303,13 @@ func (s *Service) Cases(ctx context.Context, u *auth.User, id int64) ([]Sampled,
 		return nil, err
 	}
 	var out []Sampled
-	err := db.Each(ctx, s.DB, `SELECT k.id, k.case_id, c.case_no, c.programme, k.household_id, h.hh_no, k.region_code, k.township_code, k.result, k.note, k.checked_by, k.checked_at
+	err := db.Each(ctx, s.DB, `SELECT k.id, k.case_id, c.case_no, c.programme, k.household_id, h.hh_no, k.region_code, k.township_code, k.result, k.note, k.checked_by, k.checked_at, k.version
 		FROM campaign_cases k JOIN cases c ON c.id = k.case_id JOIN households h ON h.id = k.household_id
 		WHERE k.campaign_id = $1 AND k.region_code LIKE $2 || '%' ORDER BY k.township_code, k.result, k.id LIMIT 2000`,
 		[]any{id, u.Scope()}, func(scan func(...any) error) error {
 			var x Sampled
 			var at sql.NullTime
-			if err := scan(&x.ID, &x.CaseID, &x.CaseNo, &x.Programme, &x.HouseholdID, &x.HouseholdNo, &x.Region, &x.Township, &x.Result, &x.Note, &x.CheckedBy, &at); err != nil {
+			if err := scan(&x.ID, &x.CaseID, &x.CaseNo, &x.Programme, &x.HouseholdID, &x.HouseholdNo, &x.Region, &x.Township, &x.Result, &x.Note, &x.CheckedBy, &at, &x.Version); err != nil {
 				return err
 			}
 			if at.Valid {
@@ -321,8 +323,10 @@ func (s *Service) Cases(ctx context.Context, u *auth.User, id int64) ([]Sampled,
 
 // RecordCheck records a township's re-check of a sampled case: only a
 // township caseworker or reviewer of the case's township, while the
-// campaign is open; anything but "correct" needs a note.
-func (s *Service) RecordCheck(ctx context.Context, u *auth.User, sampledID int64, result, note string) error {
+// campaign is open; anything but "correct" needs a note. version is the
+// sampled case's version the caller read: a re-check recorded meanwhile by
+// a colleague is not overwritten.
+func (s *Service) RecordCheck(ctx context.Context, u *auth.User, sampledID int64, version int, result, note string) error {
 	if !u.Can(auth.CaseAct) || region.LevelOf(u.Region) != region.Township {
 		return apperr.Forbidden("复查由案件所在乡镇（街道）的经办人员办理")
 	}
@@ -332,6 +336,9 @@ func (s *Service) RecordCheck(ctx context.Context, u *auth.User, sampledID int64
 	note = strings.TrimSpace(note)
 	if result != "correct" && note == "" {
 		return apperr.Invalid("note", "note_required", "复查发现问题的，请写明具体情况")
+	}
+	if version <= 0 {
+		return apperr.Invalid("version", "version_required", "缺少版本号，请刷新页面后重新提交")
 	}
 	return s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		var township, reg, state string
@@ -347,9 +354,13 @@ func (s *Service) RecordCheck(ctx context.Context, u *auth.User, sampledID int64
 		if state != "open" {
 			return apperr.Conflict("campaign_closed", "该专项治理已结束，不能再登记复查结果")
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE campaign_cases SET result = $1, note = $2, checked_by = $3, checked_at = $4 WHERE id = $5`,
-			result, note, u.Username, s.now(), sampledID); err != nil {
+		res, err := tx.ExecContext(ctx, `UPDATE campaign_cases SET result = $1, note = $2, checked_by = $3, checked_at = $4, version = version + 1 WHERE id = $5 AND version = $6`,
+			result, note, u.Username, s.now(), sampledID, version)
+		if err != nil {
 			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return apperr.Stale()
 		}
 		return audit.Append(ctx, tx, u.Actor(), "campaign.check", "campaign_case", strconv.FormatInt(sampledID, 10), reg, map[string]any{"campaign": cid, "result": result})
 	})
@@ -373,6 +384,6 @@ func (s *Service) CloseCampaign(ctx context.Context, u *auth.User, id int64, not
 		if n, _ := res.RowsAffected(); n == 0 {
 			return apperr.Conflict("campaign_state", "该专项治理不存在、不由您的辖区开展或已经结束")
 		}
-		return audit.Append(ctx, tx, u.Actor(), "campaign.close", "campaign", strconv.FormatInt(id, 10), u.Region, map[string]any{"note": note})
+		return audit.Append(ctx, tx, u.Actor(), "campaign.close", "campaign", strconv.FormatInt(id, 10), u.Region, map[string]any{"note_len": utf8.RuneCountInString(note)})
 	})
 }

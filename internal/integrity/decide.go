@@ -260,13 +260,18 @@ func (s *Service) Decide(ctx context.Context, u *auth.User, id int64, in Decisio
 	if in.AmountFen < 0 {
 		return nil, apperr.Invalid("amount_fen", "invalid_amount", "追缴金额不能为负数")
 	}
+	// without the version the caller read, a decision could overwrite one it
+	// never saw
+	if in.Version <= 0 {
+		return nil, apperr.Invalid("version", "version_required", "缺少版本号，请刷新页面后重新提交")
+	}
 	var out *Entry
 	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		e, err := s.entry(ctx, tx, id, u.Scope())
 		if err != nil {
 			return err
 		}
-		if in.Version != 0 && in.Version != e.Version {
+		if in.Version != e.Version {
 			return apperr.Stale()
 		}
 		if e.Status == StatusConfirmed {
@@ -283,7 +288,7 @@ func (s *Service) Decide(ctx context.Context, u *auth.User, id int64, in Decisio
 			}
 			today := calendar.Day(s.now().In(calendar.China)).Format(time.DateOnly)
 			if amount > 0 {
-				rid, err := s.openRecovery(ctx, tx, u, e, amount, in.Reason)
+				rid, err := s.openRecovery(ctx, tx, u, e, amount)
 				if err != nil {
 					return err
 				}
@@ -324,9 +329,11 @@ func (s *Service) Decide(ctx context.Context, u *auth.User, id int64, in Decisio
 // openRecovery opens the recovery (DB-44) of a confirmed entry in the
 // decision's transaction: a discipline inspector starts recoveries without
 // keeping the ledger, and a decision and its recovery commit together.
-// Payroll then keeps it like any other recovery.
-func (s *Service) openRecovery(ctx context.Context, tx *sql.Tx, u *auth.User, e *Entry, amount int64, reason string) (int64, error) {
-	why := "纪检监察查实（" + ListLabel(e.List) + "，线索 " + strconv.FormatInt(e.ID, 10) + "）：" + reason
+// Payroll then keeps it like any other recovery. The reason names the list
+// and the entry but not the inspector's text: payroll writes the reason into
+// its audit entry, and the text stays in integrity_decisions.
+func (s *Service) openRecovery(ctx context.Context, tx *sql.Tx, u *auth.User, e *Entry, amount int64) (int64, error) {
+	why := "纪检监察查实（" + ListLabel(e.List) + "，线索 " + strconv.FormatInt(e.ID, 10) + "，处理理由见该线索）"
 	return s.Payroll.OpenRecoveryTx(ctx, tx, u, payroll.NewRecovery{PersonID: e.Person, CaseID: e.Case, Reason: why, AmountDueFen: amount})
 }
 

@@ -25,7 +25,8 @@ const (
 type fixture struct {
 	svc   *integrity.Service
 	truth map[string]*integrity.Truth
-	now   time.Time
+	// now is the services' clock; a test moves it
+	now time.Time
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -38,11 +39,12 @@ func newFixture(t *testing.T) *fixture {
 	}
 	tree := testdb.Tree(t)
 	now := time.Date(2026, 11, 20, 3, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
+	f := &fixture{truth: map[string]*integrity.Truth{}, now: now}
+	clock := func() time.Time { return f.now }
 	cr := &credit.Service{DB: d, Tree: tree, Keys: keys, Now: clock}
 	svc := &integrity.Service{DB: d, Tree: tree, Keys: keys, Calendar: calendar.Default(), Payroll: &payroll.Service{DB: d, Tree: tree, Keys: keys},
 		Credit: cr, Now: clock}
-	f := &fixture{svc: svc, truth: map[string]*integrity.Truth{}, now: now}
+	f.svc = svc
 	for i, c := range []string{rural, urban} {
 		tr, err := integrity.Plant(ctx, d, keys, tree, svc.Calendar, c, now, uint64(i+1), string(rune('a'+i)))
 		if err != nil {
@@ -126,7 +128,7 @@ func TestDecisions(t *testing.T) {
 		t.Fatalf("entry: %+v", e)
 	}
 	// no reason: refused, nothing changes
-	_, err = f.svc.Decide(ctx, insp, e.ID, integrity.DecisionInput{Status: integrity.StatusConfirmed, Fraud: true, Reason: "  "})
+	_, err = f.svc.Decide(ctx, insp, e.ID, integrity.DecisionInput{Status: integrity.StatusConfirmed, Fraud: true, Reason: "  ", Version: e.Version})
 	if ae, ok := apperr.As(err); !ok || ae.Field != "reason" {
 		t.Fatalf("no reason: %v", err)
 	}
@@ -136,20 +138,21 @@ func TestDecisions(t *testing.T) {
 		t.Fatalf("refused decision changed something: %+v, %d recoveries", got, n)
 	}
 	// an auditor reads but cannot decide; an urban inspector cannot see it
-	if _, err := f.svc.Decide(ctx, user("aud", auth.Auditor, rural), e.ID, integrity.DecisionInput{Status: "explained", Reason: "x"}); err == nil {
+	if _, err := f.svc.Decide(ctx, user("aud", auth.Auditor, rural), e.ID, integrity.DecisionInput{Status: "explained", Reason: "x", Version: e.Version}); err == nil {
 		t.Fatal("auditor decided")
 	}
-	if _, err := f.svc.Decide(ctx, user("other", auth.Inspector, urban), e.ID, integrity.DecisionInput{Status: "explained", Reason: "x"}); err == nil {
+	if _, err := f.svc.Decide(ctx, user("other", auth.Inspector, urban), e.ID, integrity.DecisionInput{Status: "explained", Reason: "x", Version: e.Version}); err == nil {
 		t.Fatal("inspector of another county decided")
 	}
 	if l, _ := f.svc.Entries(ctx, user("other", auth.Inspector, urban), integrity.Query{List: integrity.ListAfterDeath}); len(l) != 1 || l[0].ID == e.ID {
 		t.Fatalf("urban inspector sees %d entries", len(l))
 	}
 	// referred, then confirmed as fraud
-	if _, err := f.svc.Decide(ctx, insp, e.ID, integrity.DecisionInput{Status: integrity.StatusReferred, Reason: "移送县纪委调查"}); err != nil {
+	referred, err := f.svc.Decide(ctx, insp, e.ID, integrity.DecisionInput{Status: integrity.StatusReferred, Reason: "移送县纪委调查", Version: e.Version})
+	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := f.svc.Decide(ctx, insp, e.ID, integrity.DecisionInput{Status: integrity.StatusConfirmed, Fraud: true, Reason: "家属隐瞒死亡冒领"})
+	got, err := f.svc.Decide(ctx, insp, e.ID, integrity.DecisionInput{Status: integrity.StatusConfirmed, Fraud: true, Reason: "家属隐瞒死亡冒领", Version: referred.Version})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,17 +168,17 @@ func TestDecisions(t *testing.T) {
 	if err != nil || cr.AmountFen != 82000 || !cr.Exportable || cr.IDMasked == "" || !strings.Contains(cr.Name, "*") {
 		t.Fatalf("credit: %+v %v", cr, err)
 	}
-	if _, err := f.svc.Decide(ctx, insp, e.ID, integrity.DecisionInput{Status: integrity.StatusExplained, Reason: "改判"}); err == nil {
+	if _, err := f.svc.Decide(ctx, insp, e.ID, integrity.DecisionInput{Status: integrity.StatusExplained, Reason: "改判", Version: got.Version}); err == nil {
 		t.Fatal("a confirmed entry was changed")
 	}
 	// explained without fraud on another list: no recovery
 	other, _ := f.svc.Entries(ctx, insp, integrity.Query{List: integrity.ListFast})
-	if _, err := f.svc.Decide(ctx, insp, other[0].ID, integrity.DecisionInput{Status: integrity.StatusExplained, Reason: "紧急情况经县政府批准简化程序"}); err != nil {
+	if _, err := f.svc.Decide(ctx, insp, other[0].ID, integrity.DecisionInput{Status: integrity.StatusExplained, Reason: "紧急情况经县政府批准简化程序", Version: other[0].Version}); err != nil {
 		t.Fatal(err)
 	}
 	// a many-approvals entry names no recipient: it cannot be confirmed with a recovery
 	many, _ := f.svc.Entries(ctx, insp, integrity.Query{List: integrity.ListMany})
-	if _, err := f.svc.Decide(ctx, insp, many[0].ID, integrity.DecisionInput{Status: integrity.StatusConfirmed, Fraud: true, Reason: "x"}); err == nil {
+	if _, err := f.svc.Decide(ctx, insp, many[0].ID, integrity.DecisionInput{Status: integrity.StatusConfirmed, Fraud: true, Reason: "x", Version: many[0].Version}); err == nil {
 		t.Fatal("fraud recorded without a person")
 	}
 
@@ -240,10 +243,10 @@ func TestCampaign(t *testing.T) {
 	list, _ := f.svc.Cases(ctx, insp, a.ID)
 	first := list[0]
 	own := user("tw", auth.TownshipCaseworker, first.Township)
-	if err := f.svc.RecordCheck(ctx, own, first.ID, "stop", ""); err == nil {
+	if err := f.svc.RecordCheck(ctx, own, first.ID, first.Version, "stop", ""); err == nil {
 		t.Fatal("a finding without a note was accepted")
 	}
-	if err := f.svc.RecordCheck(ctx, own, first.ID, "stop", "已外出务工有稳定收入"); err != nil {
+	if err := f.svc.RecordCheck(ctx, own, first.ID, first.Version, "stop", "已外出务工有稳定收入"); err != nil {
 		t.Fatal(err)
 	}
 	var otherTs string
@@ -253,7 +256,7 @@ func TestCampaign(t *testing.T) {
 		}
 	}
 	if otherTs != "" {
-		if err := f.svc.RecordCheck(ctx, user("tw2", auth.TownshipCaseworker, otherTs), first.ID, "correct", ""); err == nil {
+		if err := f.svc.RecordCheck(ctx, user("tw2", auth.TownshipCaseworker, otherTs), first.ID, first.Version+1, "correct", ""); err == nil {
 			t.Fatal("another township recorded the check")
 		}
 	}
@@ -273,7 +276,7 @@ func TestCampaign(t *testing.T) {
 	if err := f.svc.CloseCampaign(ctx, insp, a.ID, "抽查完成，1户停发"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.svc.RecordCheck(ctx, own, first.ID, "correct", ""); err == nil {
+	if err := f.svc.RecordCheck(ctx, own, first.ID, first.Version+1, "correct", ""); err == nil {
 		t.Fatal("recorded after closing")
 	}
 }
@@ -289,27 +292,28 @@ func TestCredit(t *testing.T) {
 	var made []int64
 	for _, l := range []string{integrity.ListAfterDeath, integrity.ListAfterStop, integrity.ListTemporary} {
 		es, _ := f.svc.Entries(ctx, insp, integrity.Query{List: l})
-		e, err := f.svc.Decide(ctx, insp, es[0].ID, integrity.DecisionInput{Status: integrity.StatusConfirmed, Fraud: true, Reason: "查实骗取"})
+		e, err := f.svc.Decide(ctx, insp, es[0].ID, integrity.DecisionInput{Status: integrity.StatusConfirmed, Fraud: true, Reason: "查实骗取", Version: es[0].Version})
 		if err != nil {
 			t.Fatal(err)
 		}
 		made = append(made, e.CreditID)
 	}
 	cr := f.svc.Credit
-	if _, err := cr.FileAppeal(ctx, insp, made[0], 0, "2026-11-19", ""); err == nil {
+	if _, err := cr.FileAppeal(ctx, insp, made[0], 1, "2026-11-19", ""); err == nil {
 		t.Fatal("appeal without grounds")
 	}
-	if _, err := cr.FileAppeal(ctx, insp, made[0], 0, "2026-11-19", "死亡时间登记有误"); err != nil {
+	appealed, err := cr.FileAppeal(ctx, insp, made[0], 1, "2026-11-19", "死亡时间登记有误")
+	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := cr.DecideAppeal(ctx, insp, made[0], 0, "overturned", "经核实死亡日期为次月")
+	r, err := cr.DecideAppeal(ctx, insp, made[0], appealed.Version, "overturned", "经核实死亡日期为次月")
 	if err != nil || r.State != credit.StateOverturned || r.Exportable {
 		t.Fatalf("overturned: %+v %v", r, err)
 	}
-	if r, err = cr.SetExpiry(ctx, insp, made[1], 0, "2026-11-20", "信用修复"); err != nil || r.Exportable {
+	if r, err = cr.SetExpiry(ctx, insp, made[1], 1, "2026-11-20", "信用修复"); err != nil || r.Exportable {
 		t.Fatalf("expired: %+v %v", r, err)
 	}
-	if _, err := cr.SetExpiry(ctx, insp, made[2], 0, "2020-01-01", "x"); err == nil {
+	if _, err := cr.SetExpiry(ctx, insp, made[2], 1, "2020-01-01", "x"); err == nil {
 		t.Fatal("expiry before the decision")
 	}
 	var buf strings.Builder

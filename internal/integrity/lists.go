@@ -84,6 +84,9 @@ func (s *Service) Run(ctx context.Context, scope, username string) (*RunSummary,
 	}
 	prefix := region.ScopePrefix(scope)
 	r := s.rules()
+	if _, err := s.BackfillAccountHashes(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.refreshWorkdays(ctx); err != nil {
 		return nil, err
 	}
@@ -639,4 +642,68 @@ func (s *Service) refreshWorkdays(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// backfillBatch is how many accounts one backfill transaction hashes.
+const backfillBatch = 500
+
+// BackfillAccountHashes computes account_hmac for the bank accounts created
+// before migration 0019 added it (their hash is empty), the way registry hashes a
+// new account: the shared-account list matches on the hash, so without this
+// it would miss every older account. Run calls it first; it is batched,
+// idempotent and, once done, one index probe. An account whose sealed number
+// does not open is logged by id and left for the next run.
+func (s *Service) BackfillAccountHashes(ctx context.Context) (int, error) {
+	var last int64
+	done, failed := 0, 0
+	for {
+		type acct struct {
+			id  int64
+			enc string
+		}
+		var batch []acct
+		err := db.Each(ctx, s.DB, `SELECT id, account_enc FROM bank_accounts WHERE account_hmac = '' AND id > $1 ORDER BY id LIMIT `+strconv.Itoa(backfillBatch),
+			[]any{last}, func(scan func(...any) error) error {
+				var a acct
+				err := scan(&a.id, &a.enc)
+				batch = append(batch, a)
+				return err
+			})
+		if err != nil {
+			return done, fmt.Errorf("integrity: accounts to hash: %w", err)
+		}
+		if len(batch) == 0 {
+			break
+		}
+		last = batch[len(batch)-1].id
+		err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
+			stmt, err := tx.PrepareContext(ctx, `UPDATE bank_accounts SET account_hmac = $1 WHERE id = $2 AND account_hmac = ''`)
+			if err != nil {
+				return err
+			}
+			defer stmt.Close()
+			for _, a := range batch {
+				number, err := s.Keys.Open(a.enc)
+				if err != nil || number == "" {
+					failed++
+					if s.Log != nil {
+						s.Log.Warn("integrity: bank account number does not open; not hashed", "bank_account", a.id)
+					}
+					continue
+				}
+				if _, err := stmt.ExecContext(ctx, s.Keys.Hash(number), a.id); err != nil {
+					return err
+				}
+				done++
+			}
+			return nil
+		})
+		if err != nil {
+			return done, fmt.Errorf("integrity: hash bank accounts: %w", err)
+		}
+	}
+	if done > 0 && s.Log != nil {
+		s.Log.Info("integrity: hashed older bank accounts", "accounts", done, "failed", failed)
+	}
+	return done, nil
 }

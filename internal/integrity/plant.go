@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"jiuzhu/internal/audit"
 	"jiuzhu/internal/calendar"
 	"jiuzhu/internal/crypt"
 	"jiuzhu/internal/db"
@@ -37,15 +38,26 @@ func (t *Truth) Count() int {
 // relative to now with cal's working days. It is the ground truth of the
 // tests, the benchmark, `jiuzhu integrity plant` and the demo. seed varies
 // the people; tag (short, unique per call on one database) names them.
+//
+// It writes approved cases, payroll runs and paid payment lines like real
+// ones, so it belongs on synthetic databases only; one audit entry
+// (integrity.plant) records what it wrote, also when it stops part-way.
 func Plant(ctx context.Context, d *db.DB, keys *crypt.Keys, tree *region.Tree, cal *calendar.Calendar, county string, now time.Time, seed uint64, tag string) (*Truth, error) {
 	villages := tree.Villages(county)
 	if len(villages) == 0 {
 		return nil, fmt.Errorf("integrity: plant: no villages under %s", county)
 	}
 	p := &planter{d: d, keys: keys, cal: cal, now: now.UTC(), rng: rand.New(rand.NewPCG(seed, 7)), villages: villages, tag: tag,
-		truth: &Truth{Expected: map[string][]string{}}, runs: map[string]int64{}}
+		truth: &Truth{Expected: map[string][]string{}}, runs: map[string]int64{}, counts: map[string]int{}}
 	p.today = calendar.Day(now.In(calendar.China))
-	if err := p.all(ctx); err != nil {
+	err := p.all(ctx)
+	detail := map[string]any{"tag": tag, "seed": seed, "rows": p.counts, "expected": p.truth.Count(), "decoys": len(p.truth.Decoys), "complete": err == nil}
+	// a cancelled context must not keep the partial plant from being audited
+	if aerr := audit.Record(context.WithoutCancel(ctx), d, audit.Actor{Username: "plant", Role: "system", Region: region.Pad(county)}, "integrity.plant", "region",
+		region.Pad(county), region.Pad(county), detail); aerr != nil && err == nil {
+		err = aerr
+	}
+	if err != nil {
 		return nil, fmt.Errorf("integrity: plant: %w", err)
 	}
 	return p.truth, nil
@@ -63,6 +75,7 @@ type planter struct {
 	n        int
 	truth    *Truth
 	runs     map[string]int64
+	counts   map[string]int // rows written per table, for the audit entry
 }
 
 func (p *planter) expect(list, key string) {
@@ -116,6 +129,7 @@ func (p *planter) household(ctx context.Context, size int) (*hh, error) {
 		VALUES ($1,$2,'rural',$3,'active',1,$4,$4) RETURNING id`, h.no, v.Code, v.Name+"（演示线索）", p.now).Scan(&h.id); err != nil {
 		return nil, err
 	}
+	p.counts["households"]++
 	for i := 0; i < size; i++ {
 		rel := "head"
 		if i > 0 {
@@ -144,6 +158,7 @@ func (p *planter) household(ctx context.Context, size int) (*hh, error) {
 				birth.Format(time.DateOnly), rel, p.now).Scan(&id); err != nil {
 				return nil, err
 			}
+			p.counts["persons"]++
 			h.persons = append(h.persons, id)
 			h.hashes = append(h.hashes, hash)
 			break
@@ -157,6 +172,9 @@ func (p *planter) account(ctx context.Context, person int64, number string) (int
 	var id int64
 	err := p.d.QueryRowContext(ctx, `INSERT INTO bank_accounts (person_id, bank_code, bank_name, account_enc, account_hmac, account_masked, active, created_at)
 		VALUES ($1,'JXRCB','江西农商银行',$2,$3,$4,TRUE,$5) RETURNING id`, person, p.keys.Seal(number), p.keys.Hash(number), idcard.Mask(number), p.now).Scan(&id)
+	if err == nil {
+		p.counts["bank_accounts"]++
+	}
 	return id, err
 }
 
@@ -187,12 +205,18 @@ func (p *planter) openCase(ctx context.Context, h *hh, person int64, c plantCase
 		VALUES ($1,$2,'2021',$3,$4,$5,$6,'door',$7,$8,$9,$10,$11,$12,$13,1,$14,$14) RETURNING id`,
 		fmt.Sprintf("PL%s-%s-%05d", p.tag, h.region[:9], p.n), c.programme, c.kind, h.id, person, h.region, c.state, c.accepted.Format(time.DateOnly),
 		c.amount, c.decision, dec, payFrom, c.stopFrom, p.now).Scan(&id)
+	if err == nil {
+		p.counts["cases"]++
+	}
 	return id, err
 }
 
 func (p *planter) event(ctx context.Context, caseID int64, action, user string, on time.Time, to string) error {
 	_, err := p.d.ExecContext(ctx, `INSERT INTO case_events (case_id, at, on_date, username, role, action, from_state, to_state, late, reason, data)
 		VALUES ($1,$2,$3,$4,'',$5,'',$6,FALSE,'','{}')`, caseID, p.now, on.Format(time.DateOnly), user, action, to)
+	if err == nil {
+		p.counts["case_events"]++
+	}
 	return err
 }
 
@@ -227,6 +251,9 @@ func (p *planter) run(ctx context.Context, county, month string) (int64, error) 
 	if errors.Is(err, sql.ErrNoRows) {
 		err = p.d.QueryRowContext(ctx, `INSERT INTO payroll_runs (month, county_code, state, made_by, started_at) VALUES ($1,$2,'approved','plant',$3) RETURNING id`,
 			month, county, p.now).Scan(&id)
+		if err == nil {
+			p.counts["payroll_runs"]++
+		}
 	}
 	if err != nil {
 		return 0, err
@@ -251,6 +278,9 @@ func (p *planter) line(ctx context.Context, h *hh, person, caseID int64, program
 	}
 	_, err = p.d.ExecContext(ctx, `INSERT INTO payment_lines (run_id, month, region_code, person_id, household_id, case_id, programme, kind, slot, amount_fen, bank_account_id, status)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,'paid')`, run, month, h.region, person, h.id, caseID, programme, kind, slot, amount, acc)
+	if err == nil {
+		p.counts["payment_lines"]++
+	}
 	return err
 }
 

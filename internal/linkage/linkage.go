@@ -3,9 +3,12 @@
 // difficulty), matches them with the assistance registry and lists the
 // people found in one but not the other for review.
 //
-// Each registry is delivered whole: an import is all-or-nothing and, when
-// valid, becomes that registry's current list. Entries keep the ID number
-// only hashed, sealed and masked; matching joins on the hash.
+// Each registry is delivered whole for the uploader's region: an import is
+// all-or-nothing and, when valid, becomes that registry's current list for
+// that region, replacing only the lists of the same region or of places
+// within it (a county's upload leaves the other counties' lists alone).
+// Entries keep the ID number only hashed, sealed and masked; matching joins
+// on the hash.
 package linkage
 
 import (
@@ -127,10 +130,11 @@ func (s *Service) Import(ctx context.Context, u *auth.User, registry, fileName s
 	digest := hex.EncodeToString(sum[:])
 	report := func() string { b, _ := json.Marshal(res.Errors); return string(b) }
 	now := time.Now().UTC()
+	scope := region.ScopePrefix(u.Region)
 	if res.Message != "" {
 		err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
-			if err := tx.QueryRowContext(ctx, `INSERT INTO linkage_runs (registry, file_name, sha256, rows, bad_rows, matched, outcome, message, report, imported_by, region_code, at)
-				VALUES ($1,$2,$3,$4,$5,0,'refused',$6,$7,$8,$9,$10) RETURNING id`, registry, fileName, digest, res.Rows, res.BadRows, res.Message, report(), u.Username, u.Region, now).Scan(&res.RunID); err != nil {
+			if err := tx.QueryRowContext(ctx, `INSERT INTO linkage_runs (registry, file_name, sha256, rows, bad_rows, matched, outcome, message, report, imported_by, region_code, scope, at)
+				VALUES ($1,$2,$3,$4,$5,0,'refused',$6,$7,$8,$9,$10,$11) RETURNING id`, registry, fileName, digest, res.Rows, res.BadRows, res.Message, report(), u.Username, u.Region, scope, now).Scan(&res.RunID); err != nil {
 				return err
 			}
 			return audit.Append(ctx, tx, u.Actor(), "linkage.import.refuse", "linkage_run", strconv.FormatInt(res.RunID, 10), u.Region, map[string]any{"registry": registry, "bad_rows": res.BadRows})
@@ -144,8 +148,8 @@ func (s *Service) Import(ctx context.Context, u *auth.User, registry, fileName s
 		if err := s.DB.LockKey(ctx, tx, "linkage."+registry); err != nil {
 			return err
 		}
-		if err := tx.QueryRowContext(ctx, `INSERT INTO linkage_runs (registry, file_name, sha256, rows, bad_rows, matched, outcome, message, report, imported_by, region_code, at)
-			VALUES ($1,$2,$3,$4,0,0,'loaded','',$5,$6,$7,$8) RETURNING id`, registry, fileName, digest, res.Rows, "[]", u.Username, u.Region, now).Scan(&res.RunID); err != nil {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO linkage_runs (registry, file_name, sha256, rows, bad_rows, matched, outcome, message, report, imported_by, region_code, scope, at)
+			VALUES ($1,$2,$3,$4,0,0,'loaded','',$5,$6,$7,$8,$9) RETURNING id`, registry, fileName, digest, res.Rows, "[]", u.Username, u.Region, scope, now).Scan(&res.RunID); err != nil {
 			return err
 		}
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO linkage_entries (run_id, id_hmac, id_enc, id_masked, name, region_code, category, detail_enc) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`)
@@ -176,11 +180,14 @@ func (s *Service) Import(ctx context.Context, u *auth.User, registry, fileName s
 		}
 		n, _ := r.RowsAffected()
 		res.Matched = int(n)
-		if _, err := tx.ExecContext(ctx, `UPDATE linkage_runs SET is_current = FALSE WHERE registry = $1 AND is_current`, registry); err != nil {
+		// every row lies in the uploader's region, so the file replaces the
+		// lists of that region and of the places within it, and only those
+		if _, err := tx.ExecContext(ctx, `UPDATE linkage_runs SET is_current = FALSE WHERE registry = $1 AND is_current AND scope LIKE $2 || '%' AND id <> $3`,
+			registry, scope, res.RunID); err != nil {
 			return err
 		}
 		res.Outcome = "loaded"
-		res.Message = fmt.Sprintf("已导入 %d 人，其中 %d 人在救助登记中；现为%s的现行名单", res.Rows, res.Matched, reg.Label)
+		res.Message = fmt.Sprintf("已导入 %d 人，其中 %d 人在救助登记中；现为%s%s的现行名单", res.Rows, res.Matched, s.Tree.FullName(u.Region), reg.Label)
 		if _, err := tx.ExecContext(ctx, `UPDATE linkage_runs SET is_current = TRUE, matched = $1, message = $2 WHERE id = $3`, res.Matched, res.Message, res.RunID); err != nil {
 			return err
 		}
@@ -255,15 +262,23 @@ type Entry struct {
 
 const inForce = `c.purpose = 'application' AND c.state = 'approved' AND c.decision = 'approved' AND c.programme <> 'temporary'`
 
+// inForceRun joins an entry (le) to its run (r) when the entry belongs to the
+// list in force for its place ($1 the registry): the run is current and no
+// later current run of the registry covers the entry's region. A province's
+// list stays current next to a county's newer one, which governs its county.
+const inForceRun = `JOIN linkage_runs r ON r.id = le.run_id AND r.registry = $1 AND r.is_current
+	AND NOT EXISTS (SELECT 1 FROM linkage_runs r2 WHERE r2.registry = r.registry AND r2.is_current AND r2.id > r.id AND le.region_code LIKE r2.scope || '%')`
+
 // notListedFrom selects the recipient households expected on the registry
-// and not on its current list ($1 registry, $2 scope).
+// and not on the list in force for their place ($1 registry, $2 scope); a
+// household where no current list reaches is not judged at all.
 func notListedFrom(reg *Registry) string {
 	return `FROM households h JOIN cases c ON c.id = (SELECT MAX(c2.id) FROM cases c2 WHERE c2.household_id = h.id AND c2.purpose = 'application'
 				AND c2.state = 'approved' AND c2.decision = 'approved' AND c2.programme IN ('dibao', 'tekun'))
 			JOIN persons p ON p.id = c.applicant_id
 			WHERE h.region_code LIKE $2 || '%' AND h.status = 'active' AND ` + reg.Expected + `
-				AND EXISTS (SELECT 1 FROM linkage_runs r WHERE r.registry = $1 AND r.is_current)
-				AND NOT EXISTS (SELECT 1 FROM linkage_entries le JOIN linkage_runs r ON r.id = le.run_id AND r.registry = $1 AND r.is_current
+				AND EXISTS (SELECT 1 FROM linkage_runs rc WHERE rc.registry = $1 AND rc.is_current AND h.region_code LIKE rc.scope || '%')
+				AND NOT EXISTS (SELECT 1 FROM linkage_entries le ` + inForceRun + `
 					WHERE le.household_id = h.id)`
 }
 
@@ -272,7 +287,7 @@ func listSQL(reg *Registry, list string) (string, bool) {
 	case NotReceiving:
 		// everyone on the other list whose household (if registered) has no entitlement in force
 		return `SELECT le.name, le.id_masked, COALESCE(h.region_code, le.region_code), le.category, COALESCE(le.person_id, 0), COALESCE(le.household_id, 0), COALESCE(h.hh_no, ''), ''
-			FROM linkage_entries le JOIN linkage_runs r ON r.id = le.run_id AND r.registry = $1 AND r.is_current
+			FROM linkage_entries le ` + inForceRun + `
 			LEFT JOIN households h ON h.id = le.household_id
 			WHERE COALESCE(h.region_code, le.region_code) LIKE $2 || '%'
 				AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.household_id = le.household_id AND ` + inForce + `)
@@ -287,10 +302,12 @@ func listSQL(reg *Registry, list string) (string, bool) {
 }
 
 // List gives one list of a registry in the caller's scope (at most limit
-// entries); the read is audited.
+// entries); the read is audited. The lists name people, so they are for the
+// workers who verify them (DiscoveryRead); the departments' data clerks who
+// upload the files see the counts only.
 func (s *Service) List(ctx context.Context, u *auth.User, registry, list string, limit int) ([]Entry, error) {
-	if !u.Can(auth.DiscoveryRead) && !u.Can(auth.DiscoveryImport) {
-		return nil, apperr.Forbidden("无权查看名单比对结果")
+	if !CanList(u) {
+		return nil, apperr.Forbidden("比对出的人员名单仅供核实人员查看，导入人员只能查看各县汇总数")
 	}
 	reg, ok := RegistryOf(registry)
 	if !ok {
@@ -325,6 +342,9 @@ func (s *Service) List(ctx context.Context, u *auth.User, registry, list string,
 	return out, nil
 }
 
+// CanList reports whether u may see the people on the review lists.
+func CanList(u *auth.User) bool { return u.Can(auth.DiscoveryRead) }
+
 // Count is one county's figures of one registry.
 type Count struct {
 	Registry     string `json:"registry"`
@@ -352,7 +372,7 @@ func (s *Service) Counts(ctx context.Context, u *auth.User) ([]Count, error) {
 	for _, reg := range Registries {
 		err := db.Each(ctx, s.DB, `SELECT SUBSTR(COALESCE(h.region_code, le.region_code), 1, 6), COUNT(*), SUM(CASE WHEN le.household_id IS NOT NULL THEN 1 ELSE 0 END),
 				SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM cases c WHERE c.household_id = le.household_id AND `+inForce+`) THEN 1 ELSE 0 END)
-			FROM linkage_entries le JOIN linkage_runs r ON r.id = le.run_id AND r.registry = $1 AND r.is_current
+			FROM linkage_entries le `+inForceRun+`
 			LEFT JOIN households h ON h.id = le.household_id
 			WHERE COALESCE(h.region_code, le.region_code) LIKE $2 || '%' GROUP BY SUBSTR(COALESCE(h.region_code, le.region_code), 1, 6)`,
 			[]any{reg.Name, u.Scope()}, func(scan func(...any) error) error {

@@ -50,15 +50,16 @@ func caseArea(programme string) string {
 // HouseholdHelp gathers a household's needs and referrals in the caller's
 // region, and the help received: the approved assistance cases given (the
 // caller reads them from casework, which owns them) and every referral
-// closed with help.
+// closed with help. The read is audited once, with its counts.
 func (s *Service) HouseholdHelp(ctx context.Context, u *auth.User, householdID int64, cases []*casework.Case) (*Help, error) {
 	if !u.Can(auth.ReferralRead) {
 		return nil, apperr.Forbidden("您没有查看转介的权限")
 	}
-	if _, _, err := householdIn(ctx, s.DB, u, householdID); err != nil {
+	code, _, err := householdIn(ctx, s.DB, u, householdID)
+	if err != nil {
 		return nil, err
 	}
-	needs, err := s.Needs(ctx, u, householdID)
+	needs, err := s.needs(ctx, u, householdID)
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +88,11 @@ func (s *Service) HouseholdHelp(ctx context.Context, u *auth.User, householdID i
 		} else {
 			h.OneOffFen += x.AmountFen
 		}
+	}
+	// one entry per view of the section (the household page, the API); the
+	// cases' own reads are casework's to audit
+	if err := s.auditHousehold(ctx, u, "referral.help.view", householdID, code, needs, map[string]any{"received": len(h.Received)}); err != nil {
+		return nil, err
 	}
 	return h, nil
 }

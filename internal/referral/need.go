@@ -194,8 +194,45 @@ func (s *Service) Need(ctx context.Context, u *auth.User, id int64) (*Need, erro
 }
 
 // Needs lists a household's needs in the caller's region, each with its
-// referrals (oldest first).
+// referrals (oldest first). The referrals carry the head's name, phone and
+// address, so the read is audited once, with its counts, like List.
 func (s *Service) Needs(ctx context.Context, u *auth.User, householdID int64) ([]*Need, error) {
+	if !u.Can(auth.ReferralRead) {
+		return nil, apperr.Forbidden("您没有查看转介的权限")
+	}
+	code, _, err := householdIn(ctx, s.DB, u, householdID)
+	if err != nil {
+		return nil, err
+	}
+	needs, err := s.needs(ctx, u, householdID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.auditHousehold(ctx, u, "referral.needs.view", householdID, code, needs, nil); err != nil {
+		return nil, err
+	}
+	return needs, nil
+}
+
+// auditHousehold records one read of a household's needs and referrals.
+func (s *Service) auditHousehold(ctx context.Context, u *auth.User, action string, householdID int64, code string, needs []*Need, extra map[string]any) error {
+	refs := 0
+	for _, n := range needs {
+		refs += len(n.Referrals)
+	}
+	detail := map[string]any{"needs": len(needs), "referrals": refs}
+	for k, v := range extra {
+		detail[k] = v
+	}
+	if err := audit.Record(ctx, s.DB, u.Actor(), action, "household", fmt.Sprint(householdID), code, detail); err != nil {
+		return fmt.Errorf("referral: audit %s: %w", action, err)
+	}
+	return nil
+}
+
+// needs loads a household's needs with their referrals, unaudited: the
+// exported callers audit the read they make of it.
+func (s *Service) needs(ctx context.Context, u *auth.User, householdID int64) ([]*Need, error) {
 	out := []*Need{}
 	byID := map[int64]*Need{}
 	err := db.Each(ctx, s.DB, `SELECT `+needCols+needFrom+`WHERE n.household_id = $1 AND n.region_code LIKE $2 || '%' ORDER BY n.id`,

@@ -503,3 +503,47 @@ func TestHouseholdHelpAndStats(t *testing.T) {
 	_, err = f.svc.Stats(ctx, f.countyB, referral.StatsQuery{Region: countyA})
 	wantErr(t, err, 403, "forbidden", "本辖区")
 }
+
+// The household's needs and its help section show the referrals with the
+// head's name, phone and address: every read leaves one audit entry with its
+// counts; another township's read is refused and leaves none.
+func TestHouseholdReadsAudited(t *testing.T) {
+	f := newFixture(t)
+	f.refer("medical", f.org("medical_insurancedepartment"))
+	f.refer("education", f.org("educationdepartment"))
+	hh := fmt.Sprint(f.hh)
+	entries := func(action string) int {
+		return f.count(`SELECT COUNT(*) FROM audit_log WHERE action = $1 AND object_type = 'household' AND object_id = $2 AND username = 'jingban'`, action, hh)
+	}
+
+	needs, err := f.svc.Needs(ctx, f.town, f.hh)
+	if err != nil || len(needs) != 2 || len(needs[0].Referrals) != 1 || needs[0].Referrals[0].HeadName == "" {
+		t.Fatalf("needs: %v %+v", err, needs)
+	}
+	if n := entries("referral.needs.view"); n != 1 {
+		t.Fatalf("needs read audited %d times, want 1", n)
+	}
+	var detail string
+	f.d.QueryRow(`SELECT detail FROM audit_log WHERE action = 'referral.needs.view'`).Scan(&detail)
+	if !strings.Contains(detail, `"needs":2`) || !strings.Contains(detail, `"referrals":2`) {
+		t.Fatalf("needs audit detail: %s", detail)
+	}
+
+	if _, err := f.svc.HouseholdHelp(ctx, f.town, f.hh, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.HouseholdHelp(ctx, f.town, f.hh, nil); err != nil {
+		t.Fatal(err)
+	}
+	// one entry per view of the section, not one for the needs inside it too
+	if h, n := entries("referral.help.view"), entries("referral.needs.view"); h != 2 || n != 1 {
+		t.Fatalf("help views audited %d times (want 2), needs %d (want 1)", h, n)
+	}
+
+	before := f.count(`SELECT COUNT(*) FROM audit_log WHERE action IN ('referral.needs.view', 'referral.help.view')`)
+	_, err = f.svc.Needs(ctx, f.townB, f.hh)
+	wantErr(t, err, 404, "not_found", "管辖范围")
+	if n := f.count(`SELECT COUNT(*) FROM audit_log WHERE action IN ('referral.needs.view', 'referral.help.view')`); n != before {
+		t.Fatalf("a refused read was audited: %d → %d", before, n)
+	}
+}

@@ -14,7 +14,6 @@ import (
 
 	"jiuzhu/internal/auth"
 	"jiuzhu/internal/dci"
-	"jiuzhu/internal/idcard"
 	"jiuzhu/internal/share"
 )
 
@@ -93,14 +92,14 @@ func TestDCIThroughTheApp(t *testing.T) {
 	}
 
 	recs := search(map[string]any{"query_type": "idtype-value", "query": map[string]any{"type": "NationalID", "value": number}})
-	if len(recs) != 1 || idOf(recs[0]) != idcard.Mask(number) {
+	if len(recs) != 1 || idOf(recs[0]) != share.RegionOnly(number) {
 		t.Fatalf("by ID: %v", recs)
 	}
 	recs = search(map[string]any{"query_type": "predicate", "pagination": map[string]any{"page_size": 10},
 		"query": []any{map[string]any{"seq_num": 1, "condition": "and",
 			"expression1": map[string]any{"attribute_name": "region_code", "operator": "eq", "attribute_value": villageA},
 			"expression2": map[string]any{"attribute_name": "age", "operator": "ge", "attribute_value": "60"}}}})
-	if len(recs) != 1 || idOf(recs[0]) != idcard.Mask(number) {
+	if len(recs) != 1 || idOf(recs[0]) != share.RegionOnly(number) {
 		t.Fatalf("by predicate: %v", recs)
 	}
 }

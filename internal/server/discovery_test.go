@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -10,11 +11,15 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"jiuzhu/internal/apperr"
 	"jiuzhu/internal/auth"
 	"jiuzhu/internal/casework"
+	"jiuzhu/internal/discovery"
+	"jiuzhu/internal/idcard"
 )
 
 // uploadForm posts a multipart form with fields and one file through a web session.
@@ -182,5 +187,89 @@ func TestDiscoveryDeathEventStartsAReview(t *testing.T) {
 	code, out = e.api(e.login("dept"), "POST", "/api/v1/discovery/events", map[string]any{"source": "公安", "events": []any{map[string]any{"kind": "lottery", "id_number": stranger}}})
 	if code != 422 || errCode(out) != "events_refused" || out["report"] == nil {
 		t.Fatalf("api batch: %d %v", code, out)
+	}
+
+	// a car registered after the application: a second should-stop item of
+	// the same entitlement
+	_, _, body = dept.uploadForm("/discovery/events", map[string]string{"kind": "vehicle"}, "cars.csv",
+		[]byte("id_number,plate,vehicle_type,register_date,price_yuan\n"+idNo("1960-02-03", 11, true)+",赣A12345,K,2026-02-12,80000\n"))
+	if !strings.Contains(body, "新发现 1 条") {
+		t.Fatal("the car was not found")
+	}
+	cars, err := e.app.Discovery.Items(ctx, users["case_a"], discovery.Query{Rule: "vehicle"})
+	if err != nil || len(cars) != 1 {
+		t.Fatalf("vehicle items: %v %v", err, cars)
+	}
+	car := cars[0].ID
+	reports := func() (n int, status string) {
+		e.app.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM change_reports WHERE case_id = $1`, cs.ID).Scan(&n)
+		e.app.DB.QueryRowContext(ctx, `SELECT status FROM discovery_items WHERE id = $1`, car).Scan(&status)
+		return
+	}
+	before, _ := reports()
+	// a start that fails puts the item back on the list and reports nothing
+	e.app.DB.ExecContext(ctx, `UPDATE cases SET state = 'suspended' WHERE id = $1`, cs.ID)
+	if _, err := e.app.Discovery.StartReview(ctx, users["case_a"], e.app.Casework, car); err == nil {
+		t.Fatal("a review was started on an entitlement not in force")
+	}
+	e.app.DB.ExecContext(ctx, `UPDATE cases SET state = 'approved' WHERE id = $1`, cs.ID)
+	if n, st := reports(); n != before || st != "open" {
+		t.Fatalf("after a failed start: %d change reports (had %d), item %s", n, before, st)
+	}
+	// workers starting it at once: one reports the change, the others are told
+	var wg sync.WaitGroup
+	who := []string{"case_a", "rev_a", "case_a", "rev_a"}
+	errs := make([]error, len(who))
+	start := make(chan struct{})
+	for i := range who {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, errs[i] = e.app.Discovery.StartReview(ctx, users[who[i]], e.app.Casework, car)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	started := 0
+	for _, err := range errs {
+		var ae *apperr.Error
+		switch {
+		case err == nil:
+			started++
+		case !errors.As(err, &ae) || ae.Status != 409:
+			t.Fatalf("a start at once failed otherwise: %v", err)
+		}
+	}
+	if started != 1 {
+		t.Fatalf("%d of %d starts at once succeeded: %v", started, len(who), errs)
+	}
+	if n, st := reports(); n != before+1 || st != "started" {
+		t.Fatalf("after two starts at once: %d change reports (had %d), item %s", n, before, st)
+	}
+
+	// the poverty list: the department's clerk uploads it and sees the
+	// counts and runs; the people on the review lists are for the township
+	strangerMasked := idcard.Mask(stranger)
+	code, _, body = dept.uploadForm("/linkage", map[string]string{"registry": "poverty"}, "p.csv",
+		[]byte("身份证号,姓名,区划代码,类别\n"+stranger+",李四,"+villageA+",3\n"))
+	if code != 200 || !strings.Contains(body, `id="linkage-counts"`) || !strings.Contains(body, `id="linkage-runs"`) || !strings.Contains(body, `id="linkage-form"`) ||
+		strings.Contains(body, `id="linkage-entries"`) || strings.Contains(body, strangerMasked) {
+		t.Fatalf("the importer's linkage page: %d\n%s", code, body)
+	}
+	if code, out := e.api(e.login("dept"), "GET", "/api/v1/linkage/poverty/not_receiving", nil); code != 403 {
+		t.Fatalf("the importer read the list by API: %d %v", code, out)
+	}
+	if code, out := e.api(e.login("dept"), "GET", "/api/v1/linkage", nil); code != 200 || len(out["counties"].([]any)) != 1 {
+		t.Fatalf("the importer's counts by API: %d %v", code, out)
+	}
+	if _, p := cw.get("/discovery"); !strings.Contains(p, `href="/linkage"`) {
+		t.Fatal("the worklist does not lead to the linkage lists")
+	}
+	if code, p := cw.get("/linkage"); code != 200 || !strings.Contains(p, `id="linkage-entries"`) || !strings.Contains(p, strangerMasked) || strings.Contains(p, `id="linkage-form"`) {
+		t.Fatalf("the caseworker's linkage page: %d", code)
+	}
+	if code, _ := e.browse("village_a").get("/linkage"); code != 403 {
+		t.Fatalf("a village assistant opened the linkage page: %d", code)
 	}
 }

@@ -157,6 +157,24 @@ func TestReferralAPI(t *testing.T) {
 	if !strings.Contains(got, "最低生活保障") || !strings.Contains(got, "医疗救助金") || out["one_off_fen"].(float64) != 320000 {
 		t.Fatalf("help received: %v", out["received"])
 	}
+	// the needs list and the help section carry the head's name, phone and
+	// address: each read over the API and each household page is audited once
+	helpViews := func(action string) int {
+		var n int
+		e.app.DB.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE action = $1 AND username = 'case_t' AND object_type = 'household' AND object_id = $2`,
+			action, fmt.Sprint(hh)).Scan(&n)
+		return n
+	}
+	if n := helpViews("referral.help.view"); n != 1 {
+		t.Fatalf("help read audited %d times, want 1", n)
+	}
+	code, out = e.api(town, "GET", fmt.Sprintf("/api/v1/referrals/needs?household_id=%d", hh), nil)
+	if needs, _ := out["needs"].([]any); code != 200 || len(needs) != 1 || helpViews("referral.needs.view") != 1 {
+		t.Fatalf("needs read: %d %v, audited %d times", code, out, helpViews("referral.needs.view"))
+	}
+	if code, _ := e.browse("case_t").get(fmt.Sprintf("/households/%d", hh)); code != 200 || helpViews("referral.help.view") != 2 {
+		t.Fatalf("household page: %d, help audited %d times, want 2", code, helpViews("referral.help.view"))
+	}
 	code, out = e.api(county, "GET", "/api/v1/referrals/stats?from=2026-01-01&to=2026-12-31", nil)
 	total, _ := out["total"].(map[string]any)
 	if code != 200 || total["sent"].(float64) != 1 || total["helped"].(float64) != 1 || total["amount_fen"].(float64) != 320000 {

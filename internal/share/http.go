@@ -79,11 +79,12 @@ func (s *Service) appError(r *http.Request, err error) *apperr.Error {
 	return errInternal
 }
 
-func remoteKey(r *http.Request) string {
+// remoteAddr is the peer's address without the port.
+func remoteAddr(r *http.Request) string {
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return "addr:" + host
+		return host
 	}
-	return "addr:" + r.RemoteAddr
+	return r.RemoteAddr
 }
 
 func bearer(r *http.Request) string {
@@ -106,15 +107,20 @@ type reply struct {
 func (s *Service) gate(w http.ResponseWriter, r *http.Request, endpoint, scope string) *Client {
 	c, err := s.ClientByToken(r.Context(), bearer(r))
 	if err != nil {
-		ok := false
-		if c != nil {
-			ok = s.Allow(c)
-		} else {
-			ok = s.allowKey(remoteKey(r), DefaultRate)
-		}
 		e := s.appError(r, err)
-		if !ok {
-			e = ErrRateLimited
+		switch {
+		case c != nil:
+			// a revoked key or an expired token: only the key's holder had
+			// the token, so the key's own limit applies
+			if !s.Allow(c) {
+				e = ErrRateLimited
+			}
+		case e.Status == http.StatusUnauthorized:
+			// no key behind the token: limited by address, never by a key
+			if !s.failed(r, endpoint) {
+				writeError(w, ErrTooManyFailures)
+				return nil
+			}
 		}
 		s.refuse(w, r, c, endpoint, e)
 		return nil
@@ -214,9 +220,18 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request) {
 		GrantType    string `json:"grant_type"`
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	// every refusal before the secret is checked counts as a failed
+	// authentication of the address, like a wrong secret
+	fail := func(c *Client, e *apperr.Error) {
+		if !s.failed(r, "token") {
+			writeError(w, ErrTooManyFailures)
+			return
+		}
+		s.refuse(w, r, c, "token", e)
+	}
 	if ct == "application/json" {
 		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&in); err != nil {
-			s.refuse(w, r, nil, "token", apperr.Invalid("", "bad_request", "请求体不是有效的 JSON"))
+			fail(nil, apperr.Invalid("", "bad_request", "请求体不是有效的 JSON"))
 			return
 		}
 	} else {
@@ -227,17 +242,27 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if in.GrantType != "" && in.GrantType != "client_credentials" {
-		s.refuse(w, r, nil, "token", apperr.Invalid("grant_type", "unsupported_grant_type", "只支持 client_credentials 授权方式"))
+		fail(nil, apperr.Invalid("grant_type", "unsupported_grant_type", "只支持 client_credentials 授权方式"))
 		return
 	}
+	// the secret is checked before the address's allowance: one indexed read,
+	// while the costly part of a refusal is its audit append; so the right
+	// secret is never refused for others' failures from the same address
+	// (a shared proxy or NAT)
 	c, err := s.authenticate(r.Context(), in.ClientID, in.ClientSecret)
-	var allowed bool
-	if c != nil {
-		allowed = s.Allow(c)
-	} else {
-		allowed = s.allowKey(remoteKey(r), DefaultRate)
+	switch {
+	case errors.Is(err, ErrInvalidClient):
+		// a wrong secret or an unknown client_id: the address pays, not the
+		// key named (a client_id is no secret); the refusal is still audited
+		// against that key while the address is within its allowance
+		fail(c, ErrInvalidClient)
+		return
+	case c == nil && err != nil:
+		s.refuse(w, r, nil, "token", s.appError(r, err))
+		return
 	}
-	if !allowed {
+	// the right secret (of a live or a revoked key): the key's own limit
+	if !s.Allow(c) {
 		s.refuse(w, r, c, "token", ErrRateLimited)
 		return
 	}
@@ -286,18 +311,30 @@ type recipientOut struct {
 	} `json:"error,omitempty"`
 }
 
-// showID is the ID number as the key may see it.
-func (s *Service) showID(c *Client, masked, enc string) string {
+// ShowID is an ID number as a key may see it: in full with person.id,
+// otherwise only its region part (the first six digits). The six-and-four
+// mask of public notices is not enough here: with the birth year beside it
+// and the checksum digit among the four, a key could guess the birth date
+// and confirm each guess with a lookup by ID number.
+func (s *Service) ShowID(c *Client, masked, enc string) string {
 	if c.Allows(ScopePersonID) && enc != "" {
 		if id, err := s.Keys.Open(enc); err == nil {
 			return id
 		}
 	}
-	return masked
+	return RegionOnly(masked)
+}
+
+// RegionOnly keeps the first six digits of a (masked) ID number.
+func RegionOnly(id string) string {
+	if len(id) < 6 {
+		return strings.Repeat("*", len(id))
+	}
+	return id[:6] + strings.Repeat("*", len(id)-6)
 }
 
 func (s *Service) recipientView(c *Client, r *Recipient) recipientOut {
-	out := recipientOut{IDNumber: s.showID(c, r.IDMasked, r.idEnc), Found: true, Recipient: len(r.Entitlements) > 0, Programmes: []programmeOut{}}
+	out := recipientOut{IDNumber: s.ShowID(c, r.IDMasked, r.idEnc), Found: true, Recipient: len(r.Entitlements) > 0, Programmes: []programmeOut{}}
 	for _, e := range r.Entitlements {
 		p := programmeOut{Programme: e.Programme, Label: ProgrammeLabel(e.Programme), Since: e.Since}
 		if c.Allows(ScopeAmount) {
@@ -421,7 +458,7 @@ type changeOut struct {
 
 func (s *Service) changeView(c *Client, ch Change) changeOut {
 	o := changeOut{Seq: ch.Seq, At: ch.At.UTC().Format("2006-01-02T15:04:05Z"), Kind: ch.Kind, Programme: ch.Programme, Label: ProgrammeLabel(ch.Programme),
-		Effective: ch.Effective, Region: ch.RegionCode, IDNumber: s.showID(c, ch.IDMasked, ch.idEnc)}
+		Effective: ch.Effective, Region: ch.RegionCode, IDNumber: s.ShowID(c, ch.IDMasked, ch.idEnc)}
 	if c.Allows(ScopePersonName) {
 		o.Name = ch.Name
 	}
@@ -569,7 +606,7 @@ func (s *Service) exportRows(ctx context.Context, c *Client, programme string, f
 			if err := scan(&name, &masked, &reg, &prog, &since, &fen); err != nil {
 				return err
 			}
-			row := []string{MaskName(name), masked, reg, s.Tree.FullName(reg), ProgrammeLabel(prog), since}
+			row := []string{MaskName(name), RegionOnly(masked), reg, s.Tree.FullName(reg), ProgrammeLabel(prog), since}
 			if amount {
 				row = append(row, fmt.Sprintf("%d.%02d", fen/100, fen%100))
 			}

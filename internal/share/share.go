@@ -19,7 +19,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -53,8 +52,13 @@ type Service struct {
 	// Credit is the credit records' feed the credit platform fetches.
 	Credit CreditFeed
 
-	mu      sync.Mutex
-	buckets map[string]*bucket
+	// FailuresPerMinute is how many failed authentications one remote
+	// address may make a minute before it is refused cheaply (429); zero
+	// means DefaultFailureRate.
+	FailuresPerMinute int
+
+	keys  limiter  // the keys' rate limits, by key
+	fails failures // failed authentications, by remote address
 }
 
 // DefaultSettle is the feed's holding time on PostgreSQL (see Service.Settle).
@@ -445,7 +449,8 @@ func (c Call) OutcomeLabel() string {
 var outcomeLabels = map[string]string{
 	"ok": "成功", "rate_limited": "超过频率限制", "scope_exceeded": "超出授权范围", "key_revoked": "密钥已吊销", "token_expired": "令牌已过期",
 	"invalid_token": "令牌无效", "token_missing": "缺少令牌", "invalid_client": "标识或密钥错误", "not_found": "未找到", "failed": "推送失败",
-	"interrupted": "传输中断", "internal": "系统错误",
+	"interrupted": "传输中断", "internal": "系统错误", "auth_failures_limited": "认证失败过多（同一地址超限部分汇总记录）",
+	"callback_outside": "回调地址不在登记地址之下，订阅已停止",
 }
 
 // Calls returns a key's most recent calls from the audit log.

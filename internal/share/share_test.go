@@ -172,6 +172,16 @@ func (f *fixture) issue(u *auth.User, region string, rate int, scopes ...string)
 	return c, secret
 }
 
+// issueCB issues a key with a callback URL registered by the administrator.
+func (f *fixture) issueCB(callback string, scopes ...string) (share.Client, string) {
+	f.t.Helper()
+	c, secret, err := f.sh.CreateClient(context.Background(), f.admin, share.NewClient{Name: "门户", Department: "民政局", RegionCode: county, Scopes: scopes, CallbackURL: callback})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return c, secret
+}
+
 func code(err error) string {
 	if e, ok := apperr.As(err); ok {
 		return e.Code
@@ -361,7 +371,7 @@ func TestRecipientAPI(t *testing.T) {
 	// the spouse is a dibao recipient through the household; only the status shows
 	out := call(bt, "GET", "/share/v1/recipients/"+nums[1], nil, 200, "")
 	progs := out["programmes"].([]any)
-	if out["recipient"] != true || len(progs) != 1 || out["id_number"] != idcard.Mask(nums[1]) || out["name"] != nil || out["household"] != nil {
+	if out["recipient"] != true || len(progs) != 1 || out["id_number"] != share.RegionOnly(nums[1]) || out["name"] != nil || out["household"] != nil {
 		t.Fatalf("basic view: %v", out)
 	}
 	p := progs[0].(map[string]any)
@@ -518,7 +528,7 @@ func TestChangesFeedAndExport(t *testing.T) {
 	if st != 200 || len(lines) != 3 || strings.Contains(body, "金额") {
 		t.Fatalf("csv export: %d %q", st, body)
 	}
-	if !strings.Contains(body, "王*华") || strings.Contains(body, "王建华") || strings.Contains(body, nums[0]) || !strings.Contains(body, idcard.Mask(nums[0])) ||
+	if !strings.Contains(body, "王*华") || strings.Contains(body, "王建华") || strings.Contains(body, nums[0]) || !strings.Contains(body, share.RegionOnly(nums[0])) || strings.Contains(body, idcard.Mask(nums[0])) ||
 		strings.Contains(body, "李") || strings.Contains(body, "360124") {
 		t.Fatalf("export not masked or not scoped: %q", body)
 	}
@@ -531,7 +541,7 @@ func TestChangesFeedAndExport(t *testing.T) {
 	// the change feed over HTTP, in the key's region, masked without person.id
 	st, out, _ := a.do(tok, "GET", "/share/v1/changes?after=0&limit=10", nil)
 	feed, _ := out["changes"].([]any)
-	if st != 200 || len(feed) != 3 || feed[2].(map[string]any)["kind"] != "ended" || feed[0].(map[string]any)["id_number"] != idcard.Mask(nums[0]) ||
+	if st != 200 || len(feed) != 3 || feed[2].(map[string]any)["kind"] != "ended" || feed[0].(map[string]any)["id_number"] != share.RegionOnly(nums[0]) ||
 		feed[0].(map[string]any)["amount_fen"] != nil || out["next_after"] != float64(next) {
 		t.Fatalf("changes: %d %v", st, out)
 	}
@@ -566,7 +576,7 @@ func TestSubscriptionDelivery(t *testing.T) {
 	srv := httptest.NewServer(f.sh.Handler())
 	defer srv.Close()
 	a := api{t, srv.URL}
-	c, secret := f.issue(f.admin, county, 0, share.ScopeChanges)
+	c, secret := f.issueCB(cb.URL, share.ScopeChanges)
 	tok := a.token(c.ClientID, secret)
 	st, out, _ := a.do(tok, "POST", "/share/v1/subscriptions", map[string]any{"callback_url": cb.URL + "/hook", "programme": "dibao", "after": 0})
 	if st != 201 || out["status"] != "active" {
@@ -631,3 +641,187 @@ func TestSubscriptionDelivery(t *testing.T) {
 }
 
 func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// A key's subscriptions post only under the callback URL its administrator
+// registered: a key without one cannot subscribe, other hosts (this server,
+// an internal address) and paths climbing out are refused, and a stored
+// subscription outside it is stopped rather than delivered.
+func TestSubscriptionCallbackRegistered(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	h, ids, _ := f.household(11, 100000)
+	f.approve(h.ID, ids[0], ids, "2026-09-01")
+	var hits, strayHits int
+	var mu sync.Mutex
+	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { mu.Lock(); hits++; mu.Unlock() }))
+	defer cb.Close()
+	stray := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { mu.Lock(); strayHits++; mu.Unlock() }))
+	defer stray.Close()
+	srv := httptest.NewServer(f.sh.Handler())
+	defer srv.Close()
+	a := api{t, srv.URL}
+	count := func() int {
+		var n int
+		f.d.QueryRow(`SELECT COUNT(*) FROM share_subscriptions`).Scan(&n)
+		return n
+	}
+
+	bare, bareSecret := f.issue(f.admin, county, 0, share.ScopeChanges)
+	tok := a.token(bare.ClientID, bareSecret)
+	if st, out, _ := a.do(tok, "POST", "/share/v1/subscriptions", map[string]any{"callback_url": cb.URL + "/hook"}); st != 403 || errCode(out) != "callback_not_registered" {
+		t.Fatalf("key without a registered callback: %d %v", st, out)
+	}
+
+	reg, regSecret := f.issueCB(cb.URL+"/jiuzhu", share.ScopeChanges)
+	tok = a.token(reg.ClientID, regSecret)
+	for _, bad := range []string{
+		srv.URL + "/jiuzhu",              // this server: same host, another port
+		"http://127.0.0.1:1/jiuzhu",      // loopback
+		"http://169.254.169.254/jiuzhu",  // metadata address
+		cb.URL + "/other",                // another path of the same host
+		cb.URL + "/jiuzhux",              // a longer name is not a sub-path
+		cb.URL + "/jiuzhu/../admin",      // climbing out
+		cb.URL + "/jiuzhu/%2e%2e/admin",  // climbing out, encoded
+		"https" + cb.URL[4:] + "/jiuzhu", // another scheme
+	} {
+		if st, out, _ := a.do(tok, "POST", "/share/v1/subscriptions", map[string]any{"callback_url": bad}); st != 422 || errCode(out) != "callback_outside" {
+			t.Errorf("%s: %d %v", bad, st, out)
+		}
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("refused subscriptions stored: %d", n)
+	}
+	// under the registered URL, or the URL itself when none is given
+	st, out, _ := a.do(tok, "POST", "/share/v1/subscriptions", map[string]any{"callback_url": cb.URL + "/jiuzhu/changes", "after": 0})
+	if st != 201 || out["callback_url"] != cb.URL+"/jiuzhu/changes" {
+		t.Fatalf("subscribe under the registered URL: %d %v", st, out)
+	}
+	if st, out, _ := a.do(tok, "POST", "/share/v1/subscriptions", map[string]any{"programme": "dibao"}); st != 201 || out["callback_url"] != cb.URL+"/jiuzhu" {
+		t.Fatalf("subscribe to the registered URL: %d %v", st, out)
+	}
+
+	// a subscription stored before the rule (straight into the table) is stopped, never posted to
+	var legacy int64
+	if err := f.d.QueryRow(`INSERT INTO share_subscriptions (client_id, callback_url, programme, feed_cursor, status, next_attempt_at, created_at)
+		VALUES ($1, $2, '', 0, 'active', $3, $3) RETURNING id`, reg.ID, stray.URL+"/x", f.shareClock).Scan(&legacy); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.sh.Deliver(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var status string
+	f.d.QueryRow(`SELECT status FROM share_subscriptions WHERE id = $1`, legacy).Scan(&status)
+	if strayHits != 0 || status != "cancelled" || hits != 1 { // the second subscription starts at the head: nothing to send
+		t.Fatalf("legacy subscription: %d posts to it, status %s; %d posts to the registered URL", strayHits, status, hits)
+	}
+}
+
+// Parallel requests cannot take a key past MaxSubscriptions.
+func TestSubscriptionLimitParallel(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c, _ := f.issueCB("https://portal.example.cn/hook", share.ScopeChanges)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	made, refused := 0, 0
+	zero := int64(0)
+	for range share.MaxSubscriptions + 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := f.sh.Subscribe(ctx, &c, "", "", &zero)
+			mu.Lock()
+			defer mu.Unlock()
+			switch code(err) {
+			case "":
+				made++
+			case "too_many_subscriptions":
+				refused++
+			default:
+				t.Errorf("subscribe: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	var active int
+	f.d.QueryRow(`SELECT COUNT(*) FROM share_subscriptions WHERE client_id = $1 AND status = 'active'`, c.ID).Scan(&active)
+	if made != share.MaxSubscriptions || refused != 10 || active != share.MaxSubscriptions {
+		t.Fatalf("%d made, %d refused, %d active; want %d, 10, %d", made, refused, active, share.MaxSubscriptions, share.MaxSubscriptions)
+	}
+}
+
+// Knowing a client_id is not enough to lock its department out: wrong
+// secrets and unknown tokens are limited by the caller's address, never by
+// the key's bucket; the refusals beyond the address's allowance are answered
+// at once and written as aggregate entries, not one each.
+func TestFailedAuthenticationLimitedByAddress(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	h, ids, nums := f.household(11, 100000)
+	f.approve(h.ID, ids[0], ids, "2026-09-01")
+	srv := httptest.NewServer(f.sh.Handler())
+	defer srv.Close()
+	a := api{t, srv.URL}
+	// a key with 3 calls a minute: a token and two calls
+	key, secret := f.issue(f.admin, county, 3, share.ScopeRecipientStatus)
+	wrong := map[string]string{"client_id": key.ClientID, "client_secret": "guessed"}
+	for i := range share.DefaultFailureRate {
+		if st, out, _ := a.do("", "POST", "/share/v1/token", wrong); st != 401 || errCode(out) != "invalid_client" {
+			t.Fatalf("wrong secret %d: %d %v", i, st, out)
+		}
+	}
+	for range 5 {
+		if st, out, hdr := a.do("", "POST", "/share/v1/token", wrong); st != 429 || errCode(out) != "too_many_failures" || hdr.Get("Retry-After") == "" {
+			t.Fatalf("beyond the allowance: %d %v", st, out)
+		}
+	}
+	if st, out, _ := a.do("unknown-token", "GET", "/share/v1/recipients/"+nums[0], nil); st != 429 || errCode(out) != "too_many_failures" {
+		t.Fatalf("unknown token from the same address: %d %v", st, out)
+	}
+	// the key's own bucket is untouched: its holder still gets a token and calls
+	tok := a.token(key.ClientID, secret)
+	for range 2 {
+		if st, out, _ := a.do(tok, "GET", "/share/v1/recipients/"+nums[0], nil); st != 200 {
+			t.Fatalf("the key's holder: %d %v", st, out)
+		}
+	}
+
+	// the first 30 refusals one entry each, against the key; the rest aggregated
+	var individual int
+	f.d.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE action = 'share.call' AND object_id = $1 AND detail LIKE '%invalid_client%'`, key.ClientID).Scan(&individual)
+	refused := func() map[string]int {
+		out := map[string]int{}
+		rows, err := f.d.Query(`SELECT detail FROM audit_log WHERE action = 'share.call' AND detail LIKE '%auth_failures_limited%'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var raw string
+			rows.Scan(&raw)
+			var d struct {
+				Endpoint string `json:"endpoint"`
+				Refused  int    `json:"refused"`
+				Address  string `json:"address"`
+			}
+			json.Unmarshal([]byte(raw), &d)
+			if d.Address != "127.0.0.1" {
+				t.Errorf("aggregate entry without the address: %s", raw)
+			}
+			out[d.Endpoint] += d.Refused
+		}
+		return out
+	}
+	if got := refused(); individual != share.DefaultFailureRate || got["token"] != 1 || got["recipients.get"] != 1 {
+		t.Fatalf("audited: %d individual, aggregates %v", individual, got)
+	}
+	// a minute on, the rest of the count is written; the address may try again
+	f.shareClock = f.shareClock.Add(2 * time.Minute)
+	f.sh.FlushFailures(ctx)
+	if got := refused(); got["token"] != 5 || got["recipients.get"] != 1 {
+		t.Fatalf("aggregates after the flush: %v", got)
+	}
+	if st, out, _ := a.do("", "POST", "/share/v1/token", wrong); st != 401 || errCode(out) != "invalid_client" {
+		t.Fatalf("after the allowance refilled: %d %v", st, out)
+	}
+}

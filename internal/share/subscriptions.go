@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -54,13 +55,58 @@ func scanSub(row interface{ Scan(...any) error }) (*Subscription, error) {
 // MaxSubscriptions is how many active subscriptions one key may hold.
 const MaxSubscriptions = 20
 
-// Subscribe starts a subscription. after is where the feed starts: nil is
-// its current head (only changes from now on).
+// errNoCallback refuses a subscription of a key the administrator registered
+// no callback URL for.
+var errNoCallback = &apperr.Error{Status: http.StatusForbidden, Code: "callback_not_registered", Field: "callback_url",
+	Message: "该密钥未登记回调地址，不能订阅变动推送；请联系数据共享管理员为密钥登记回调地址"}
+
+// UnderCallback checks a subscriber's callback URL against the one the
+// administrator registered on the key: the same scheme and host (and port),
+// and a path at or below the registered path, so that the key holder cannot
+// make the platform post to any other host (an internal address, this
+// server itself). Empty is the registered URL itself.
+func UnderCallback(registered, raw string) (string, error) {
+	if strings.TrimSpace(registered) == "" {
+		return "", errNoCallback
+	}
+	reg, err := url.Parse(registered)
+	if err != nil {
+		return "", errNoCallback
+	}
+	if strings.TrimSpace(raw) == "" {
+		return registered, nil
+	}
+	cb, err := ValidCallback(raw)
+	if err != nil {
+		return "", err
+	}
+	u, _ := url.Parse(cb)
+	outside := apperr.Invalid("callback_url", "callback_outside", "回调地址必须是该密钥登记的回调地址（"+registered+"）或其下级路径")
+	if u.Scheme != reg.Scheme || !strings.EqualFold(u.Host, reg.Host) || u.Fragment != "" {
+		return "", outside
+	}
+	// "." and ".." (also percent-encoded: Path is decoded) would climb out of
+	// the registered path once the receiving server resolves them
+	for _, seg := range strings.Split(u.Path, "/") {
+		if seg == "." || seg == ".." {
+			return "", outside
+		}
+	}
+	base := strings.TrimRight(reg.Path, "/")
+	if p := strings.TrimRight(u.Path, "/"); p != base && !strings.HasPrefix(p, base+"/") {
+		return "", outside
+	}
+	return cb, nil
+}
+
+// Subscribe starts a subscription. The callback must lie under the key's
+// registered callback URL ("" is that URL). after is where the feed starts:
+// nil is its current head (only changes from now on).
 func (s *Service) Subscribe(ctx context.Context, c *Client, callback, programme string, after *int64) (*Subscription, error) {
 	if !c.Allows(ScopeChanges) {
 		return nil, ScopeExceeded(ScopeChanges)
 	}
-	cb, err := ValidCallback(callback)
+	cb, err := UnderCallback(c.CallbackURL, callback)
 	if err != nil {
 		return nil, err
 	}
@@ -76,18 +122,29 @@ func (s *Service) Subscribe(ctx context.Context, c *Client, callback, programme 
 	} else if cursor, err = s.Head(ctx); err != nil {
 		return nil, err
 	}
-	var n int
-	if err := s.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM share_subscriptions WHERE client_id = $1 AND status = 'active'`, c.ID).Scan(&n); err != nil {
-		return nil, fmt.Errorf("share: count subscriptions: %w", err)
-	}
-	if n >= MaxSubscriptions {
-		return nil, apperr.Conflict("too_many_subscriptions", fmt.Sprintf("每个密钥最多 %d 个有效订阅", MaxSubscriptions))
-	}
 	now := s.now().Truncate(time.Microsecond)
 	var id int64
-	if err := s.DB.QueryRowContext(ctx, `INSERT INTO share_subscriptions (client_id, callback_url, programme, feed_cursor, status, next_attempt_at, created_at)
-		VALUES ($1,$2,$3,$4,'active',$5,$5) RETURNING id`, c.ID, cb, programme, cursor, now).Scan(&id); err != nil {
-		return nil, fmt.Errorf("share: subscribe: %w", err)
+	// the count and the insert under one per-key lock: parallel requests
+	// cannot both see 19 and make 21
+	err = s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		if err := s.DB.LockKey(ctx, tx, fmt.Sprintf("share.subscriptions:%d", c.ID)); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM share_subscriptions WHERE client_id = $1 AND status = 'active'`, c.ID).Scan(&n); err != nil {
+			return fmt.Errorf("share: count subscriptions: %w", err)
+		}
+		if n >= MaxSubscriptions {
+			return apperr.Conflict("too_many_subscriptions", fmt.Sprintf("每个密钥最多 %d 个有效订阅", MaxSubscriptions))
+		}
+		if err := tx.QueryRowContext(ctx, `INSERT INTO share_subscriptions (client_id, callback_url, programme, feed_cursor, status, next_attempt_at, created_at)
+			VALUES ($1,$2,$3,$4,'active',$5,$5) RETURNING id`, c.ID, cb, programme, cursor, now).Scan(&id); err != nil {
+			return fmt.Errorf("share: subscribe: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return s.subscription(ctx, c, id)
 }
@@ -239,6 +296,18 @@ func (s *Service) deliverOne(ctx context.Context, sub *Subscription, now time.Ti
 	if err != nil {
 		return 0, fmt.Errorf("share: subscription key: %w", err)
 	}
+	// checked again on every delivery: a subscription made before callbacks
+	// had to lie under the registered URL must not post anywhere else
+	if _, err := UnderCallback(c.CallbackURL, sub.CallbackURL); err != nil {
+		if _, err := s.DB.ExecContext(ctx, `UPDATE share_subscriptions SET status = 'cancelled', cancelled_at = $1, last_error = $2 WHERE id = $3`,
+			s.now(), "回调地址不在该密钥登记的回调地址之下，订阅已停止", sub.ID); err != nil {
+			return 0, fmt.Errorf("share: stop subscription: %w", err)
+		}
+		if s.Log != nil {
+			s.Log.Warn("share: subscription stopped, callback outside the registered URL", "subscription", sub.ID)
+		}
+		return 0, s.LogCall(ctx, c, "subscriptions.deliver", "callback_outside", 0)
+	}
 	chs, next, err := s.changes(ctx, sub.Cursor, DeliveryBatch, c.Scope(), sub.Programme)
 	if err != nil {
 		return 0, err
@@ -314,7 +383,8 @@ func (s *Service) post(ctx context.Context, sub *Subscription, body []byte, curs
 	return ""
 }
 
-// Run delivers subscriptions until ctx ends, one pass every few seconds.
+// Run delivers subscriptions until ctx ends, one pass every few seconds,
+// and writes the aggregate audit entries of refused authentication failures.
 func (s *Service) Run(ctx context.Context) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
@@ -322,6 +392,7 @@ func (s *Service) Run(ctx context.Context) {
 		if _, err := s.Deliver(ctx); err != nil && ctx.Err() == nil && s.Log != nil {
 			s.Log.Error("share: delivery pass failed", "err", err)
 		}
+		s.FlushFailures(ctx)
 		select {
 		case <-ctx.Done():
 			return

@@ -91,7 +91,7 @@ func (s *Server) campaignRender(w http.ResponseWriter, r *http.Request, err erro
 }
 
 func (s *Server) campaignCheck(w http.ResponseWriter, r *http.Request) {
-	err := s.Integrity.RecordCheck(r.Context(), currentUser(r), pathID(r, "cid"), r.PostFormValue("result"), r.PostFormValue("note"))
+	err := s.Integrity.RecordCheck(r.Context(), currentUser(r), pathID(r, "cid"), formInt(r, "version"), r.PostFormValue("result"), r.PostFormValue("note"))
 	if err != nil {
 		s.campaignRender(w, r, err)
 		return

@@ -12,7 +12,10 @@ import (
 )
 
 func (s *Server) linkageRoutes(mux *http.ServeMux) {
-	mux.Handle("GET /linkage", s.auth(auth.DiscoveryImport, s.linkagePage))
+	// the page serves two jobs: the departments' clerks upload lists and see
+	// their runs and the counts; the verifying workers (DiscoveryRead) also
+	// see the people on the review lists
+	mux.Handle("GET /linkage", s.auth("", s.linkagePage))
 	mux.Handle("POST /linkage", s.limitBody(maxExtractBody, s.auth(auth.DiscoveryImport, s.linkageUpload)))
 }
 
@@ -24,12 +27,19 @@ type linkageData struct {
 	List       string
 	Entries    []linkage.Entry
 	Result     *linkage.ImportResult
+	CanImport  bool
+	CanList    bool
 }
 
 func (s *Server) linkageRender(w http.ResponseWriter, r *http.Request, res *linkage.ImportResult, err error) {
 	u := currentUser(r)
 	q := r.URL.Query()
-	d := linkageData{Registries: linkage.Registries, Registry: q.Get("registry"), List: q.Get("list"), Result: res}
+	d := linkageData{Registries: linkage.Registries, Registry: q.Get("registry"), List: q.Get("list"), Result: res,
+		CanImport: u.Can(auth.DiscoveryImport), CanList: linkage.CanList(u)}
+	if !d.CanImport && !d.CanList {
+		s.render(w, r, http.StatusForbidden, "error", "无权访问", nil, apperr.Forbidden("您的角色没有此项操作权限。"))
+		return
+	}
 	if d.Registry == "" {
 		d.Registry = "poverty"
 	}
@@ -37,10 +47,14 @@ func (s *Server) linkageRender(w http.ResponseWriter, r *http.Request, res *link
 		d.List = linkage.NotReceiving
 	}
 	var lerr error
-	if d.Runs, lerr = s.Linkage.Runs(r.Context(), u); lerr == nil {
-		if d.Counts, lerr = s.Linkage.Counts(r.Context(), u); lerr == nil {
-			d.Entries, lerr = s.Linkage.List(r.Context(), u, d.Registry, d.List, 200)
-		}
+	if d.CanImport {
+		d.Runs, lerr = s.Linkage.Runs(r.Context(), u)
+	}
+	if lerr == nil {
+		d.Counts, lerr = s.Linkage.Counts(r.Context(), u)
+	}
+	if lerr == nil && d.CanList {
+		d.Entries, lerr = s.Linkage.List(r.Context(), u, d.Registry, d.List, 200)
 	}
 	if err == nil {
 		err = lerr

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -157,4 +158,45 @@ func localised(m map[string]any, loc string) map[string]any {
 	json.Unmarshal(b, &out)
 	out["search_request"].([]any)[0].(map[string]any)["locale"] = loc
 	return out
+}
+
+// TestGuessingSecretsIsLimitedByAddress: wrong secrets for a department's
+// client_id are refused and audited up to the address's allowance, then
+// answered 429 without an entry each; the department's own secret still
+// gets its token, because failures never take from the key's bucket.
+func TestGuessingSecretsIsLimitedByAddress(t *testing.T) {
+	f := newFx(t)
+	k := f.newClient(county, []string{share.ScopeDCISearch}, false)
+	before := f.count("audit_log")
+	limited := 0
+	for range share.DefaultFailureRate + 10 {
+		code := postTokenStatus(t, f, k.c.ClientID, "guess")
+		switch code {
+		case http.StatusUnauthorized:
+		case http.StatusTooManyRequests:
+			limited++
+		default:
+			t.Fatalf("wrong secret answered %d", code)
+		}
+	}
+	if limited < 10 {
+		t.Fatalf("only %d of %d guesses limited", limited, share.DefaultFailureRate+10)
+	}
+	// one entry per refusal within the allowance, one aggregate for the rest
+	if n := f.count("audit_log") - before; n > share.DefaultFailureRate+1 || n < share.DefaultFailureRate {
+		t.Fatalf("%d audit entries for %d guesses", n, share.DefaultFailureRate+10)
+	}
+	if k.getToken(k.secret, http.StatusOK) == "" {
+		t.Fatal("the department's own secret was locked out")
+	}
+}
+
+func postTokenStatus(t *testing.T, f *fx, clientID, secret string) int {
+	t.Helper()
+	resp, err := http.PostForm(f.srv.URL+"/oauth2/client/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {clientID}, "client_secret": {secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -195,17 +195,25 @@ func writeRaw(w http.ResponseWriter, status int, b []byte) {
 
 func (s *Service) ts() string { return s.now().UTC().Format(time.RFC3339) }
 
-// auditRefusal records a request refused before a key was known (no token,
-// an unknown or revoked one): share.LogCall needs a client, so the entry goes
-// straight to the audit log with what little is known.
-func (s *Service) auditRefusal(ctx context.Context, endpoint, code, who string) {
+// refusedUnknown answers a request refused before a key was known (no
+// token, an unknown one, a bad token request). Within the address's
+// allowance of failed authentications (shared with the sharing API) it is
+// audited with what little is known and answered with e; beyond it the
+// sharing service counts it in an aggregate entry and the caller gets 429,
+// so nobody can fill the audit log or lock a department out by guessing.
+func (s *Service) refusedUnknown(w http.ResponseWriter, r *http.Request, endpoint, code, who string, answer func()) {
+	if !s.Share.Failed(r, endpoint) {
+		writeHTTPError(w, http.StatusTooManyRequests, "err.request.too_many_requests", "认证失败次数过多，请稍后再试")
+		return
+	}
 	if len(who) > 64 {
 		who = who[:64]
 	}
 	a := audit.Actor{Username: "dci:" + who, Role: "dci_client", Region: region.Pad("36")}
-	if err := audit.Record(ctx, s.DB, a, "dci.refused", "dci_endpoint", endpoint, a.Region, map[string]any{"code": code}); err != nil {
+	if err := audit.Record(r.Context(), s.DB, a, "dci.refused", "dci_endpoint", endpoint, a.Region, map[string]any{"code": code}); err != nil {
 		s.log().Error("dci: audit refusal", "err", err)
 	}
+	answer()
 }
 
 // logCall audits one request or answer of a known client; a failure to audit

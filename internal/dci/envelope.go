@@ -64,18 +64,23 @@ func (s *Service) endpoint(ep endpointKind) http.HandlerFunc {
 		ctx := r.Context()
 		tok := bearer(r)
 		if tok == "" {
-			s.auditRefusal(ctx, ep.path, "err.request.unauthorized", "")
-			s.reject(w, ep, refuse(http.StatusUnauthorized, "err.request.unauthorized", "", "缺少访问令牌（Authorization: Bearer）"))
+			s.refusedUnknown(w, r, ep.path, "err.request.unauthorized", "", func() {
+				s.reject(w, ep, refuse(http.StatusUnauthorized, "err.request.unauthorized", "", "缺少访问令牌（Authorization: Bearer）"))
+			})
 			return
 		}
 		c, err := s.Share.ClientByToken(ctx, tok)
 		if err != nil || c == nil {
-			if c != nil { // a revoked key or an expired token: the refusal is logged against the key
-				s.logCall(ctx, c, ep.path, "err.request.unauthorized", 0)
-			} else {
-				s.auditRefusal(ctx, ep.path, "err.request.unauthorized", "")
+			answer := func() {
+				s.reject(w, ep, refuse(http.StatusUnauthorized, "err.request.unauthorized", "", "访问令牌无效、已过期或密钥已吊销"))
 			}
-			s.reject(w, ep, refuse(http.StatusUnauthorized, "err.request.unauthorized", "", "访问令牌无效、已过期或密钥已吊销"))
+			if c == nil {
+				s.refusedUnknown(w, r, ep.path, "err.request.unauthorized", "", answer)
+				return
+			}
+			// a revoked key or an expired token: the refusal is logged against the key
+			s.logCall(ctx, c, ep.path, "err.request.unauthorized", 0)
+			answer()
 			return
 		}
 		if !s.Share.Allow(c) {

@@ -22,15 +22,13 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request) {
 			ClientSecret string `json:"client_secret"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-			s.auditRefusal(ctx, "/oauth2/client/token", "invalid_request", "")
-			writeHTTPError(w, http.StatusBadRequest, "invalid_request", "请求体格式错误")
+			s.refusedUnknown(w, r, "/oauth2/client/token", "invalid_request", "", func() { writeHTTPError(w, http.StatusBadRequest, "invalid_request", "请求体格式错误") })
 			return
 		}
 		grant, id, secret = in.GrantType, in.ClientID, in.ClientSecret
 	} else {
 		if err := r.ParseForm(); err != nil {
-			s.auditRefusal(ctx, "/oauth2/client/token", "invalid_request", "")
-			writeHTTPError(w, http.StatusBadRequest, "invalid_request", "请求体格式错误")
+			s.refusedUnknown(w, r, "/oauth2/client/token", "invalid_request", "", func() { writeHTTPError(w, http.StatusBadRequest, "invalid_request", "请求体格式错误") })
 			return
 		}
 		grant, id, secret = r.PostForm.Get("grant_type"), r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
@@ -39,19 +37,22 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if grant != "client_credentials" {
-		s.auditRefusal(ctx, "/oauth2/client/token", "unsupported_grant_type", id)
-		writeHTTPError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type 必须是 client_credentials")
+		s.refusedUnknown(w, r, "/oauth2/client/token", "unsupported_grant_type", id, func() {
+			writeHTTPError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type 必须是 client_credentials")
+		})
 		return
 	}
 	if id == "" || secret == "" {
-		s.auditRefusal(ctx, "/oauth2/client/token", "invalid_request", id)
-		writeHTTPError(w, http.StatusBadRequest, "invalid_request", "缺少 client_id 或 client_secret")
+		s.refusedUnknown(w, r, "/oauth2/client/token", "invalid_request", id, func() {
+			writeHTTPError(w, http.StatusBadRequest, "invalid_request", "缺少 client_id 或 client_secret")
+		})
 		return
 	}
 	c, err := s.Share.Authenticate(ctx, id, secret)
 	if err != nil || c == nil {
-		s.auditRefusal(ctx, "/oauth2/client/token", "invalid_client", id)
-		writeHTTPError(w, http.StatusUnauthorized, "invalid_client", "client_id 或 client_secret 不正确，或密钥已吊销")
+		s.refusedUnknown(w, r, "/oauth2/client/token", "invalid_client", id, func() {
+			writeHTTPError(w, http.StatusUnauthorized, "invalid_client", "client_id 或 client_secret 不正确，或密钥已吊销")
+		})
 		return
 	}
 	if !s.Share.Allow(c) {

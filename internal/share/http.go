@@ -117,7 +117,7 @@ func (s *Service) gate(w http.ResponseWriter, r *http.Request, endpoint, scope s
 			}
 		case e.Status == http.StatusUnauthorized:
 			// no key behind the token: limited by address, never by a key
-			if !s.failed(r, endpoint) {
+			if !s.Failed(r, endpoint) {
 				writeError(w, ErrTooManyFailures)
 				return nil
 			}
@@ -223,7 +223,7 @@ func (s *Service) token(w http.ResponseWriter, r *http.Request) {
 	// every refusal before the secret is checked counts as a failed
 	// authentication of the address, like a wrong secret
 	fail := func(c *Client, e *apperr.Error) {
-		if !s.failed(r, "token") {
+		if !s.Failed(r, "token") {
 			writeError(w, ErrTooManyFailures)
 			return
 		}

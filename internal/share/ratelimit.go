@@ -109,7 +109,7 @@ type failures struct {
 	pending map[string]*suppressed
 }
 
-// failed notes a failed authentication (unknown client, wrong secret, missing
+// Failed notes a failed authentication (unknown client, wrong secret, missing
 // or unknown token, unreadable token request) from r's address and reports
 // whether it is within the address's allowance.
 //
@@ -121,7 +121,7 @@ type failures struct {
 // aggregate entry ("auth_failures_limited", with the address and the count):
 // at once for the first refusal of a burst, then at most once a minute,
 // and Run (FlushFailures) writes what is left, so every refusal is accounted for.
-func (s *Service) failed(r *http.Request, endpoint string) bool {
+func (s *Service) Failed(r *http.Request, endpoint string) bool {
 	rate := s.FailuresPerMinute
 	if rate <= 0 {
 		rate = DefaultFailureRate

@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -182,38 +182,15 @@ const paidStatuses = `('pending', 'sent', 'paid', 'paid_by_hand')`
 // household whose account row is the newest (the one that "joined" the
 // account); its amount is what that household received into the account.
 func (s *Service) sharedAccounts(ctx context.Context, prefix string, r Rules) ([]Found, error) {
-	type pair struct{ a, b int64 }
-	pairs := map[string][]pair{}
-	err := db.Each(ctx, s.DB, `WITH paid AS (
-			SELECT DISTINCT b.account_hmac AS acct, l.household_id AS hh
-			FROM payment_lines l JOIN bank_accounts b ON b.id = l.bank_account_id
-			WHERE l.month >= $2 AND l.region_code LIKE $1 || '%' AND b.account_hmac <> '' AND l.status IN `+paidStatuses+`),
-		shared AS (SELECT acct FROM paid GROUP BY acct HAVING COUNT(*) > 1)
-		SELECT p1.acct, p1.hh, p2.hh FROM paid p1 JOIN paid p2 ON p2.acct = p1.acct AND p2.hh > p1.hh
-		WHERE p1.acct IN (SELECT acct FROM shared)
-			AND NOT EXISTS (SELECT 1 FROM supporters s WHERE s.household_id = p1.hh AND s.active AND s.id_hmac <> ''
-				AND s.id_hmac IN (SELECT q.id_hmac FROM persons q WHERE q.household_id = p2.hh))
-			AND NOT EXISTS (SELECT 1 FROM supporters s WHERE s.household_id = p2.hh AND s.active AND s.id_hmac <> ''
-				AND s.id_hmac IN (SELECT q.id_hmac FROM persons q WHERE q.household_id = p1.hh))`,
-		[]any{prefix, s.fromMonth(r)}, func(scan func(...any) error) error {
-			var acct string
-			var p pair
-			if err := scan(&acct, &p.a, &p.b); err != nil {
-				return err
-			}
-			pairs[acct] = append(pairs[acct], p)
-			return nil
-		})
-	if err != nil || len(pairs) == 0 {
-		return nil, err
-	}
-	// the households of every shared account, in one pass over the lines
+	// one pass over the lines: every household paid into an account that
+	// paid more than one household, with what it received
 	type part struct {
 		hh, bid, pid, amount, n int64
 		no, reg, masked, bank   string
 	}
 	parts := map[string][]part{}
-	err = db.Each(ctx, s.DB, `WITH paid AS (
+	var accts []string
+	err := db.Each(ctx, s.DB, `WITH paid AS (
 			SELECT b.account_hmac AS acct, l.household_id AS hh, b.id AS bid, b.person_id AS pid, b.account_masked AS masked, b.bank_name AS bank,
 				SUM(l.amount_fen - l.offset_fen) AS amount, COUNT(*) AS n
 			FROM payment_lines l JOIN bank_accounts b ON b.id = l.bank_account_id
@@ -228,30 +205,47 @@ func (s *Service) sharedAccounts(ctx context.Context, prefix string, r Rules) ([
 			if err := scan(&acct, &x.hh, &x.no, &x.reg, &x.bid, &x.pid, &x.masked, &x.bank, &x.amount, &x.n); err != nil {
 				return err
 			}
-			if pairs[acct] != nil {
-				parts[acct] = append(parts[acct], x)
+			if parts[acct] == nil {
+				accts = append(accts, acct)
 			}
+			parts[acct] = append(parts[acct], x)
 			return nil
 		})
+	if err != nil || len(accts) == 0 {
+		return nil, err
+	}
+	var hhs []int64
+	for _, ps := range parts {
+		for _, x := range ps {
+			hhs = append(hhs, x.hh)
+		}
+	}
+	related, err := s.supportLinks(ctx, hhs)
 	if err != nil {
 		return nil, err
 	}
 	var out []Found
-	accts := make([]string, 0, len(pairs))
-	for a := range pairs {
-		accts = append(accts, a)
-	}
-	sort.Strings(accts)
 	for _, acct := range accts {
-		f := Found{List: ListSharedAccount, Key: "account:" + acct}
-		hhs := map[int64]bool{}
-		for _, p := range pairs[acct] {
-			hhs[p.a], hhs[p.b] = true, true
+		// households of the account that are not all tied to each other by
+		// a registered duty of support
+		flagged := map[int64]bool{}
+		ps := parts[acct]
+		for i := range ps {
+			for j := i + 1; j < len(ps); j++ {
+				a, b := ps[i].hh, ps[j].hh
+				if a != b && !related[[2]int64{a, b}] && !related[[2]int64{b, a}] {
+					flagged[a], flagged[b] = true, true
+				}
+			}
 		}
+		if len(flagged) == 0 {
+			continue
+		}
+		f := Found{List: ListSharedAccount, Key: "account:" + acct}
 		var total, newest int64
 		var masked, bank string
-		for _, x := range parts[acct] {
-			if !hhs[x.hh] {
+		for _, x := range ps {
+			if !flagged[x.hh] {
 				continue
 			}
 			masked, bank = x.masked, x.bank
@@ -263,10 +257,38 @@ func (s *Service) sharedAccounts(ctx context.Context, prefix string, r Rules) ([
 			}
 		}
 		f.Evidence.Lines = append([]string{fmt.Sprintf("账户 %s（%s）自 %s 起为 %d 户无赡养扶养关系的家庭领取救助金，合计 %.2f 元",
-			masked, bank, s.fromMonth(r), len(hhs), float64(total)/100)}, f.Evidence.Lines...)
+			masked, bank, s.fromMonth(r), len(flagged), float64(total)/100)}, f.Evidence.Lines...)
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// supportLinks finds, among the given households, the pairs (a, b) where
+// household a registered a member of household b as a supporter.
+func (s *Service) supportLinks(ctx context.Context, hhs []int64) (map[[2]int64]bool, error) {
+	slices.Sort(hhs)
+	hhs = slices.Compact(hhs)
+	links := map[[2]int64]bool{}
+	for chunk := range slices.Chunk(hhs, 500) {
+		marks := make([]string, len(chunk))
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			marks[i], args[i] = "$"+strconv.Itoa(i+1), id
+		}
+		err := db.Each(ctx, s.DB, `SELECT s.household_id, q.household_id FROM supporters s JOIN persons q ON q.id_hmac = s.id_hmac
+			WHERE s.active AND s.id_hmac <> '' AND q.household_id IS NOT NULL AND s.household_id IN (`+strings.Join(marks, ",")+`)`, args, func(scan func(...any) error) error {
+			var a, b int64
+			if err := scan(&a, &b); err != nil {
+				return err
+			}
+			links[[2]int64{a, b}] = true
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return links, nil
 }
 
 // 2. Current recipients whose household has a registered close relative of

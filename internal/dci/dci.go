@@ -43,7 +43,8 @@ type Service struct {
 	initOnce sync.Once
 	signer   ed25519.PrivateKey
 	kid      string
-	wg       sync.WaitGroup // asynchronous answers in flight
+	wg       sync.WaitGroup // asynchronous answers and transaction records in flight
+	txns     txnLog
 }
 
 const (

@@ -485,7 +485,10 @@ func attr(rec map[string]any, name string) []any {
 	return out
 }
 
+// count counts a table's rows once the records of answered searches are
+// stored (they are written after the answers).
 func (f *fx) count(table string) int {
+	f.svc.Wait()
 	var n int
 	if err := f.d.QueryRowContext(f.ctx, `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil {
 		f.t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"jiuzhu/internal/casework"
@@ -467,6 +468,78 @@ func (s *Service) parseSearch(req *request) (searchMessage, *dciError) {
 	return msg, nil
 }
 
+// syncTxn is a synchronous search's transaction record.
+type syncTxn struct {
+	client      share.Client
+	txnID, corr string
+	outs        []outcome
+	records     int
+}
+
+// txnLog holds synchronous searches' transaction records until they are
+// written, in batches after the answers: they serve only transaction-status
+// questions (which flush first), so the answer need not wait for them, and a
+// crash loses at most the records of the last moment's read-only searches.
+type txnLog struct {
+	mu      sync.Mutex // guards queue and running
+	queue   []syncTxn
+	running bool
+	write   sync.Mutex // one batch at a time: a flush returns after every earlier record is stored
+}
+
+func (s *Service) logSyncTxn(t syncTxn) {
+	l := &s.txns
+	l.mu.Lock()
+	l.queue = append(l.queue, t)
+	start := !l.running
+	l.running = true
+	l.mu.Unlock()
+	if start {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for s.flushTxns(context.Background()) {
+			}
+		}()
+	}
+}
+
+// flushTxns stores the queued records in one transaction; false when there
+// were none.
+func (s *Service) flushTxns(ctx context.Context) bool {
+	l := &s.txns
+	l.write.Lock()
+	defer l.write.Unlock()
+	l.mu.Lock()
+	batch := l.queue
+	l.queue = nil
+	if len(batch) == 0 {
+		l.running = false
+	}
+	l.mu.Unlock()
+	if len(batch) == 0 {
+		return false
+	}
+	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		if s.DB.Dialect == db.Postgres {
+			// bookkeeping of read-only searches: no need to wait for the disk
+			if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+				return err
+			}
+		}
+		for _, t := range batch {
+			if err := s.storeTxn(ctx, tx, &t.client, t.txnID, t.corr, "search", "sync", t.outs, t.records); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.log().Error("dci: store synchronous transactions", "n", len(batch), "err", err)
+	}
+	return true
+}
+
 // syncSearch answers in the response: the on-search envelope, signed.
 func (s *Service) syncSearch(w http.ResponseWriter, r *http.Request, req *request) {
 	ctx := r.Context()
@@ -478,30 +551,12 @@ func (s *Service) syncSearch(w http.ResponseWriter, r *http.Request, req *reques
 	}
 	items, outs, records := s.search(ctx, req.client, msg)
 	corr := newID("corr")
-	var replay *dciError
-	err := s.DB.Tx(ctx, func(tx *sql.Tx) error {
-		if s.DB.Dialect == db.Postgres {
-			// bookkeeping, not a decision: a crash may lose the last moment's
-			// message ids and statuses of read-only searches, so the answer
-			// need not wait for the disk (the audit entry still does)
-			if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-				return err
-			}
-		}
-		if replay = s.remember(ctx, tx, req.client.ClientID, req.header.MessageID); replay != nil {
-			return replay
-		}
-		return s.storeTxn(ctx, tx, req.client, msg.TransactionID, corr, "search", "sync", outs, records)
-	})
-	if replay != nil {
+	if replay := s.remember(ctx, s.DB, req.client.ClientID, req.header.MessageID); replay != nil {
 		s.logCall(ctx, req.client, req.ep.path, replay.code+" "+replay.header, 0)
 		s.reject(w, req.ep, replay)
 		return
 	}
-	if err != nil {
-		s.fail(w, req, err)
-		return
-	}
+	s.logSyncTxn(syncTxn{client: *req.client, txnID: msg.TransactionID, corr: corr, outs: outs, records: records})
 	s.logCall(ctx, req.client, req.ep.path, overall(outs), records)
 	body, err := s.sealed(s.answerHeader("on-search", req.client.ClientID, overall(outs), len(items), len(items)),
 		map[string]any{"transaction_id": msg.TransactionID, "correlation_id": corr, "search_response": items})

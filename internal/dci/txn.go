@@ -34,6 +34,7 @@ func (s *Service) txnStatus(w http.ResponseWriter, r *http.Request, req *request
 		s.reject(w, req.ep, derr)
 		return
 	}
+	s.flushTxns(ctx) // this server's synchronous searches, answered but maybe not yet stored
 	status, found, err := s.lookupTxn(ctx, req.client, msg)
 	if err != nil {
 		s.fail(w, req, err)

@@ -44,7 +44,7 @@ func (s *Server) campaignListRender(w http.ResponseWriter, r *http.Request, err 
 }
 
 func (s *Server) campaignOpen(w http.ResponseWriter, r *http.Request) {
-	seed, _ := strconv.ParseInt(strings.TrimSpace(r.PostFormValue("seed")), 10, 64)
+	seed := formID(r, "seed")
 	in := integrity.CampaignInput{Name: r.PostFormValue("name"), Region: strings.TrimSpace(r.PostFormValue("region")), From: r.PostFormValue("period_from"),
 		To: r.PostFormValue("period_to"), Programme: r.PostFormValue("programme"), List: r.PostFormValue("sample_list"), Percent: formInt(r, "percent"), Seed: seed}
 	c, err := s.Integrity.OpenCampaign(r.Context(), currentUser(r), in)

@@ -77,11 +77,6 @@ func (s *Server) householdHelp(ctx context.Context, u *auth.User, householdID in
 	return d, nil
 }
 
-func formID(r *http.Request, name string) int64 {
-	n, _ := strconv.ParseInt(strings.TrimSpace(r.PostFormValue(name)), 10, 64)
-	return n
-}
-
 func (s *Server) needRecord(w http.ResponseWriter, r *http.Request) {
 	in := referral.NeedInput{HouseholdID: pathID(r, "id"), Area: r.PostFormValue("area"), Description: r.PostFormValue("description"),
 		Stage: r.PostFormValue("stage"), PersonID: formID(r, "person_id"), CaseID: formID(r, "case_id"), OrgID: formID(r, "org_id"), Note: r.PostFormValue("note")}

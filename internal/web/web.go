@@ -400,6 +400,12 @@ func formInt(r *http.Request, name string) int {
 	return n
 }
 
+// formID reads a posted whole number such as a record number; 0 when absent or not a number.
+func formID(r *http.Request, name string) int64 {
+	n, _ := strconv.ParseInt(strings.TrimSpace(r.PostFormValue(name)), 10, 64)
+	return n
+}
+
 func clientIP(r *http.Request) string {
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		return host

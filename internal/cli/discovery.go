@@ -14,7 +14,6 @@ import (
 	"jiuzhu/internal/calendar"
 	"jiuzhu/internal/discovery"
 	"jiuzhu/internal/linkage"
-	"jiuzhu/internal/server"
 )
 
 const discoveryUsage = `usage:
@@ -41,21 +40,11 @@ func discoveryCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	source := fs.String("source", "", "sending department")
 	since := fs.String("since", "", "first event date the rules look at")
 	registry := fs.String("registry", "", "poverty or union")
-	cfg, err := settings(fs)(args[1:])
-	if err != nil {
-		return err
-	}
-	app, err := server.Open(ctx, cfg, logger(cfg, stderr))
+	app, u, err := openAs(ctx, fs, args[1:], stderr, *as, auth.VerificationOfficer)
 	if err != nil {
 		return err
 	}
 	defer app.Close()
-	u := &auth.User{Username: "system", DisplayName: "系统", Role: auth.VerificationOfficer, Region: app.Tree.Root.Code, Active: true}
-	if *as != "" {
-		if u, err = userByName(ctx, app, *as); err != nil {
-			return err
-		}
-	}
 	switch sub {
 	case "import":
 		if fs.NArg() != 1 || *kind == "" {

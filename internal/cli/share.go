@@ -42,21 +42,11 @@ func shareCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	publicKey := fs.String("public-key", "", "Ed25519 public key, base64, for DCI envelope signatures")
 	id := fs.Int64("id", 0, "key number (jiuzhu share keys)")
 	reason := fs.String("reason", "", "reason for revoking")
-	cfg, err := settings(fs)(args[1:])
-	if err != nil {
-		return err
-	}
-	app, err := server.Open(ctx, cfg, logger(cfg, stderr))
+	app, u, err := openAs(ctx, fs, args[1:], stderr, *as, auth.Admin)
 	if err != nil {
 		return err
 	}
 	defer app.Close()
-	u := &auth.User{Username: "system", DisplayName: "系统", Role: auth.Admin, Region: app.Tree.Root.Code, Active: true}
-	if *as != "" {
-		if u, err = userByName(ctx, app, *as); err != nil {
-			return err
-		}
-	}
 	switch sub {
 	case "keys":
 		return listKeys(ctx, app, u, stdout)

@@ -52,21 +52,11 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	dir := fs.String("dir", "", "folder with manifest.csv and the extracts")
 	url := fs.String("url", "", "the source's extract URL")
 	token := fs.String("token", "", "bearer token for the source")
-	cfg, err := settings(fs)(args[1:])
-	if err != nil {
-		return err
-	}
-	app, err := server.Open(ctx, cfg, logger(cfg, stderr))
+	app, u, err := openAs(ctx, fs, args[1:], stderr, *as, auth.VerificationOfficer)
 	if err != nil {
 		return err
 	}
 	defer app.Close()
-	u := &auth.User{Username: "system", DisplayName: "系统", Role: auth.VerificationOfficer, Region: app.Tree.Root.Code, Active: true}
-	if *as != "" {
-		if u, err = userByName(ctx, app, *as); err != nil {
-			return err
-		}
-	}
 	svc := app.Verify
 	switch sub {
 	case "import":
@@ -160,6 +150,34 @@ func printBatch(w io.Writer, s *verify.BatchSummary) {
 	}
 }
 
+// system is the platform acting on its own at province level in a role,
+// for commands run without -as and for the demo's set-up.
+func system(app *server.App, role auth.Role) *auth.User {
+	return &auth.User{Username: "system", DisplayName: "系统", Role: role, Region: app.Tree.Root.Code, Active: true}
+}
+
+// openAs parses the common settings, opens the platform and returns the
+// account to act as: the one named by as, or the system in role.
+func openAs(ctx context.Context, fs *flag.FlagSet, args []string, stderr io.Writer, as string, role auth.Role) (*server.App, *auth.User, error) {
+	cfg, err := settings(fs)(args)
+	if err != nil {
+		return nil, nil, err
+	}
+	app, err := server.Open(ctx, cfg, logger(cfg, stderr))
+	if err != nil {
+		return nil, nil, err
+	}
+	if as == "" {
+		return app, system(app, role), nil
+	}
+	u, err := userByName(ctx, app, as)
+	if err != nil {
+		app.Close()
+		return nil, nil, err
+	}
+	return app, u, nil
+}
+
 // userByName finds an active account to act as.
 func userByName(ctx context.Context, app *server.App, name string) (*auth.User, error) {
 	var uid int64
@@ -183,8 +201,7 @@ func seedVerifyDemo(ctx context.Context, app *server.App, opts gen.Options, stdo
 	if err != nil {
 		return fmt.Errorf("demo extracts: %w", err)
 	}
-	system := &auth.User{Username: "system", DisplayName: "系统", Role: auth.VerificationOfficer, Region: app.Tree.Root.Code, Active: true}
-	if err := importDir(ctx, app.Verify, system, dir, io.Discard); err != nil {
+	if err := importDir(ctx, app.Verify, system(app, auth.VerificationOfficer), dir, io.Discard); err != nil {
 		return fmt.Errorf("demo extracts: %w", err)
 	}
 	fmt.Fprintf(stdout, "演示核对数据：%d 个部门文件，%d 行\n", len(xs.Files), xs.Rows())
@@ -213,13 +230,13 @@ func signDemoAuthorisations(ctx context.Context, app *server.App) error {
 		sigs = append(sigs, s)
 	}
 	rows.Close()
-	system := &auth.User{Username: "system", DisplayName: "系统", Role: auth.VerificationOfficer, Region: app.Tree.Root.Code, Active: true}
+	sys := system(app, auth.VerificationOfficer)
 	for _, s := range sigs {
 		prog := "dibao"
 		if s.prog == "tekun" || s.prog == "temporary" {
 			prog = s.prog
 		}
-		if _, err := app.Verify.RecordAuthorisation(ctx, system, verify.AuthorisationInput{HouseholdID: s.hh, PersonID: s.person, Programme: prog,
+		if _, err := app.Verify.RecordAuthorisation(ctx, sys, verify.AuthorisationInput{HouseholdID: s.hh, PersonID: s.person, Programme: prog,
 			SignedOn: s.on, Fingerprint: true, Pledge: true}); err != nil {
 			return err
 		}

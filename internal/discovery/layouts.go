@@ -5,13 +5,9 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
-	"jiuzhu/internal/idcard"
-	"jiuzhu/internal/money"
 	"jiuzhu/internal/tabular"
 )
 
@@ -29,16 +25,16 @@ const (
 )
 
 // ColType says how a cell is read and checked.
-type ColType int
+type ColType = tabular.Cell
 
 const (
-	ColID     ColType = iota // an ID number (15 digits upgraded), stored hashed, sealed and masked
-	ColDate                  // YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD; not in the future, not before the person's birth
-	ColCode                  // one of Codes
-	ColYuan                  // yuan with up to two decimals, not negative
-	ColText                  // free text, kept sealed
-	ColRegion                // a 12-digit region code of the province
-	ColNumber                // a non-negative decimal (areas)
+	ColID     = tabular.ID     // an ID number (15 digits upgraded), stored hashed, sealed and masked
+	ColDate   = tabular.Date   // YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD; not in the future, not before the person's birth
+	ColCode   = tabular.Code   // one of Codes
+	ColYuan   = tabular.Yuan   // yuan with up to two decimals, not negative
+	ColText   = tabular.Text   // free text, kept sealed
+	ColRegion = tabular.Region // a 12-digit region code of the province
+	ColNumber = tabular.Number // a non-negative decimal (areas)
 )
 
 // Column is one column of an event layout.
@@ -167,54 +163,6 @@ type RowError struct {
 // YYYY-MM-DD, yuan as fen in decimal.
 type Row map[string]string
 
-// checkCell validates and normalises one cell; msg is the problem in Chinese.
-func checkCell(col Column, v string, today time.Time, valid func(string) bool) (norm, msg string) {
-	switch col.Type {
-	case ColID:
-		id, err := idcard.Parse(v, today)
-		if err != nil {
-			return "", err.Error()
-		}
-		return id.Number, ""
-	case ColDate:
-		t, err := tabular.ParseDate(v)
-		if err != nil {
-			return "", err.Error()
-		}
-		if t.After(today) {
-			return "", "日期晚于今天"
-		}
-		if t.Year() < 1900 {
-			return "", "日期不合理"
-		}
-		return t.Format(time.DateOnly), ""
-	case ColCode:
-		if _, ok := col.Codes[v]; !ok {
-			return "", "代码不在取值范围内：" + v
-		}
-	case ColYuan:
-		fen, err := money.Parse(v)
-		if err != nil || fen < 0 {
-			return "", "金额格式不正确"
-		}
-		return strconv.FormatInt(int64(fen), 10), ""
-	case ColNumber:
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f < 0 || f > 1e7 {
-			return "", "数值格式不正确"
-		}
-	case ColRegion:
-		if len(v) != 12 || !valid(v) {
-			return "", "区划代码不存在：" + v
-		}
-	case ColText:
-		if !utf8.ValidString(v) || len(v) > 400 {
-			return "", "文字过长或含无效字符"
-		}
-	}
-	return v, ""
-}
-
 func (c Column) header() tabular.Header {
 	return tabular.Header{Name: c.Name, Label: c.Label, Required: c.Required}
 }
@@ -265,7 +213,7 @@ func (t *Table) Row(res *TableResult, seen map[string]int, line int, cols []Colu
 			}
 			continue
 		}
-		norm, msg := checkCell(col, v, t.Today, t.Valid)
+		norm, msg := tabular.Check(col.Type, col.Codes, v, tabular.Limits{Latest: t.Today, LatestName: "今天", Region: t.Valid})
 		if msg != "" {
 			t.bad(res, line, col.Label, msg)
 			rowBad = true

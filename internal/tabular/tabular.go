@@ -11,12 +11,16 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
 	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"jiuzhu/internal/idcard"
+	"jiuzhu/internal/money"
 )
 
 // EachRow calls fn with every non-blank row and its line number, reading a
@@ -133,4 +137,80 @@ func ParseDate(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, errors.New("日期格式不正确或日期不存在（应为 YYYY-MM-DD）")
+}
+
+// Cell says how a cell is read and checked.
+type Cell int
+
+const (
+	ID     Cell = iota // an ID number (15 digits upgraded to 18)
+	Text               // free text, at most 400 bytes
+	Code               // one of the column's codes
+	Date               // a date as ParseDate reads it, from 1900 up to Limits.Latest
+	Yuan               // yuan with up to two decimals, not negative; normalised to fen
+	Number             // a non-negative decimal (areas)
+	Year               // a four-digit year from 1990 up to the year of Limits.Latest
+	Region             // a 12-digit region code that Limits.Region accepts
+)
+
+// Limits are what one file's cells are checked against.
+type Limits struct {
+	Latest     time.Time // no date after it: today, or an extract's data date
+	LatestName string    // how messages call Latest: "今天", "数据日期"
+	Region     func(code string) bool
+}
+
+// Check validates and normalises one non-empty cell: ID numbers as 18
+// characters, dates as YYYY-MM-DD, yuan as fen in decimal. msg is the
+// problem in Chinese, "" when the cell is good.
+func Check(c Cell, codes map[string]string, v string, l Limits) (norm, msg string) {
+	switch c {
+	case ID:
+		id, err := idcard.Parse(v, l.Latest)
+		if err != nil {
+			return "", err.Error()
+		}
+		return id.Number, ""
+	case Code:
+		if _, ok := codes[v]; !ok {
+			return "", "代码不在取值范围内：" + v
+		}
+	case Date:
+		t, err := ParseDate(v)
+		if err != nil {
+			return "", err.Error()
+		}
+		if t.After(l.Latest) {
+			return "", "日期晚于" + l.LatestName
+		}
+		if t.Year() < 1900 {
+			return "", "日期不合理"
+		}
+		return t.Format(time.DateOnly), ""
+	case Yuan:
+		fen, err := money.Parse(v)
+		if err != nil || fen < 0 {
+			return "", "金额格式不正确"
+		}
+		return strconv.FormatInt(int64(fen), 10), ""
+	case Number:
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > 1e7 {
+			return "", "数值格式不正确"
+		}
+	case Year:
+		y, err := strconv.Atoi(v)
+		if err != nil || len(v) != 4 || y < 1990 || y > l.Latest.Year() {
+			return "", "年度不正确"
+		}
+	case Region:
+		if len(v) != 12 || l.Region == nil || !l.Region(v) {
+			return "", "区划代码不存在：" + v
+		}
+	case Text:
+		if !utf8.ValidString(v) || len(v) > 400 {
+			return "", "文字过长或含无效字符"
+		}
+	}
+	return v, ""
 }

@@ -85,3 +85,27 @@ func TestParseDate(t *testing.T) {
 		}
 	}
 }
+
+func TestCheck(t *testing.T) {
+	today, _ := ParseDate("2026-03-02")
+	l := Limits{Latest: today, LatestName: "数据日期", Region: func(c string) bool { return c == "360124100001" }}
+	for _, c := range []struct {
+		cell      Cell
+		in, norm  string
+		wantProbe string
+	}{
+		{Date, "2026/3/1", "2026-03-01", ""},
+		{Date, "2026-03-03", "", "日期晚于数据日期"},
+		{Yuan, "1,234.5", "123450", ""},
+		{Yuan, "-3", "", "金额格式不正确"},
+		{Year, "2027", "", "年度不正确"},
+		{Region, "360124100001", "360124100001", ""},
+		{Region, "360124100002", "", "区划代码不存在"},
+		{Code, "9", "", "代码不在取值范围内"},
+	} {
+		norm, msg := Check(c.cell, map[string]string{"1": "一"}, c.in, l)
+		if norm != c.norm || !strings.Contains(msg, c.wantProbe) || (c.wantProbe == "") != (msg == "") {
+			t.Errorf("%v %q: %q %q", c.cell, c.in, norm, msg)
+		}
+	}
+}

@@ -15,12 +15,10 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"jiuzhu/internal/apperr"
 	"jiuzhu/internal/audit"
 	"jiuzhu/internal/auth"
-	"jiuzhu/internal/idcard"
 	"jiuzhu/internal/tabular"
 )
 
@@ -222,7 +220,7 @@ func parseExtract(src *Source, in ImportInput, dataDate time.Time, res *ImportRe
 				}
 				continue
 			}
-			norm, msg := checkCell(col, v, today)
+			norm, msg := tabular.Check(col.Type, col.Codes, v, tabular.Limits{Latest: today, LatestName: "数据日期"})
 			if msg != "" {
 				bad(line, col.Label, msg)
 				rowBad = true
@@ -289,55 +287,6 @@ func detailValue(col Column, v string) string {
 		return fmt.Sprintf("%d.%02d", n/100, n%100)
 	}
 	return v
-}
-
-// checkCell validates and normalises one cell; msg is the Chinese problem.
-func checkCell(col Column, v string, dataDate time.Time) (norm, msg string) {
-	switch col.Type {
-	case ColID:
-		id, err := idcard.Parse(v, dataDate)
-		if err != nil {
-			return "", err.Error()
-		}
-		return id.Number, ""
-	case ColCode:
-		if _, ok := col.Codes[v]; !ok {
-			return "", "代码不在取值范围内：" + v
-		}
-	case ColDate:
-		t, err := tabular.ParseDate(v)
-		if err != nil {
-			return "", err.Error()
-		}
-		if t.After(dataDate) {
-			return "", "日期晚于数据日期"
-		}
-		if t.Year() < 1900 {
-			return "", "日期不合理"
-		}
-		return t.Format(time.DateOnly), ""
-	case ColYuan:
-		fen, err := parseYuan(v)
-		if err != nil {
-			return "", err.Error()
-		}
-		return strconv.FormatInt(fen, 10), ""
-	case ColNumber:
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f < 0 || f > 1e7 {
-			return "", "数值格式不正确"
-		}
-	case ColYear:
-		y, err := strconv.Atoi(v)
-		if err != nil || len(v) != 4 || y < 1990 || y > dataDate.Year() {
-			return "", "年度不正确"
-		}
-	case ColText:
-		if !utf8.ValidString(v) || len(v) > 400 {
-			return "", "文字过长或含无效字符"
-		}
-	}
-	return v, ""
 }
 
 func (c Column) header() tabular.Header {

@@ -10,9 +10,7 @@
 package verify
 
 import (
-	"fmt"
-	"strconv"
-	"strings"
+	"jiuzhu/internal/tabular"
 )
 
 // Item kinds: what a department row says about a person. Amounts are fen.
@@ -39,16 +37,16 @@ const (
 )
 
 // ColumnType says how a cell is read and checked.
-type ColumnType int
+type ColumnType = tabular.Cell
 
 const (
-	ColID     ColumnType = iota // an 18-digit ID number (15-digit accepted and upgraded)
-	ColText                     // free text, kept sealed in the details
-	ColCode                     // one of the column's codes
-	ColDate                     // YYYY-MM-DD or YYYYMMDD, not after the data date
-	ColYuan                     // yuan with up to two decimals, not negative
-	ColNumber                   // a decimal number, not negative (areas)
-	ColYear                     // a four-digit year
+	ColID     = tabular.ID     // an 18-digit ID number (15-digit accepted and upgraded)
+	ColText   = tabular.Text   // free text, kept sealed in the details
+	ColCode   = tabular.Code   // one of the column's codes
+	ColDate   = tabular.Date   // YYYY-MM-DD or YYYYMMDD, not after the data date
+	ColYuan   = tabular.Yuan   // yuan with up to two decimals, not negative
+	ColNumber = tabular.Number // a decimal number, not negative (areas)
+	ColYear   = tabular.Year   // a four-digit year
 )
 
 // Column is one column of a source layout.
@@ -257,27 +255,4 @@ var KindLabels = map[string]string{
 	KindPension: "职工养老金", KindBasicPension: "城乡居民养老金", KindUnemployment: "失业保险金", KindEmployed: "在职参保",
 	KindTaxable: "纳税收入", KindProvident: "公积金缴存", KindDeposit: "存款", KindSecurities: "证券", KindInsurance: "商业保险",
 	KindMarriage: "结婚登记", KindDivorce: "离婚登记", KindDisabilityVehicle: "残疾人专用车",
-}
-
-// parseYuan reads a non-negative yuan amount with up to two decimals as fen.
-func parseYuan(s string) (int64, error) {
-	s = strings.ReplaceAll(strings.TrimSpace(s), ",", "")
-	whole, frac, dot := strings.Cut(s, ".")
-	if whole == "" || len(frac) > 2 || dot && frac == "" {
-		return 0, fmt.Errorf("金额格式不正确")
-	}
-	for _, r := range whole + frac {
-		if r < '0' || r > '9' {
-			return 0, fmt.Errorf("金额格式不正确")
-		}
-	}
-	if len(whole) > 13 {
-		return 0, fmt.Errorf("金额过大")
-	}
-	w, _ := strconv.ParseInt(whole, 10, 64)
-	f := int64(0)
-	if frac != "" {
-		f, _ = strconv.ParseInt((frac + "0")[:2], 10, 64)
-	}
-	return w*100 + f, nil
 }

@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"time"
 
 	"jiuzhu/internal/calendar"
-	"jiuzhu/internal/crypt"
 	"jiuzhu/internal/db"
 	"jiuzhu/internal/integrity"
 	"jiuzhu/internal/payroll"
@@ -29,12 +27,7 @@ import (
 // else may be (the synthetic registry holds no anomaly of its own, and the
 // decoys must stay unflagged), and the baseline must agree.
 func Integrity(ctx context.Context, w io.Writer, dbURL string, scale float64) error {
-	tmp, err := os.MkdirTemp("", "jiuzhu-bench-integrity-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	keys, err := crypt.LoadOrCreate(tmp)
+	keys, err := randomKeys()
 	if err != nil {
 		return err
 	}

@@ -9,11 +9,9 @@ import (
 	"log/slog"
 	"math"
 	mrand "math/rand/v2"
-	"os"
 	"time"
 
 	"jiuzhu/internal/calendar"
-	"jiuzhu/internal/crypt"
 	"jiuzhu/internal/db"
 	"jiuzhu/internal/discovery"
 )
@@ -31,12 +29,7 @@ import (
 // events; the baseline computes the same items with plain joins on the ID
 // hash in the same run.
 func Share(ctx context.Context, w io.Writer, dbURL string, scale float64) error {
-	tmp, err := os.MkdirTemp("", "jiuzhu-bench-share")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	keys, err := crypt.LoadOrCreate(tmp)
+	keys, err := randomKeys()
 	if err != nil {
 		return err
 	}

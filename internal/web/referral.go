@@ -53,16 +53,11 @@ type householdHelp struct {
 	CanWrite bool
 }
 
-func (s *Server) householdHelp(ctx context.Context, u *auth.User, householdID int64) (*householdHelp, error) {
+// householdHelp takes the household's cases the page has already read (none
+// for a user who may not read cases).
+func (s *Server) householdHelp(ctx context.Context, u *auth.User, householdID int64, cases []*casework.Case) (*householdHelp, error) {
 	if !u.Can(auth.ReferralRead) {
 		return nil, nil
-	}
-	var cases []*casework.Case
-	if u.Can(auth.CaseRead) {
-		var err error
-		if cases, err = s.Casework.ByHousehold(ctx, u, householdID); err != nil {
-			return nil, err
-		}
 	}
 	h, err := s.Referrals.HouseholdHelp(ctx, u, householdID, cases)
 	if err != nil {

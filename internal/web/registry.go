@@ -146,7 +146,7 @@ func (s *Server) householdPage(w http.ResponseWriter, r *http.Request, status in
 		s.render(w, r, http.StatusOK, "error", "户信息", nil, lerr)
 		return
 	}
-	help, lerr := s.householdHelp(r.Context(), u, h.ID)
+	help, lerr := s.householdHelp(r.Context(), u, h.ID, cases)
 	if lerr != nil {
 		s.render(w, r, http.StatusOK, "error", "户信息", nil, lerr)
 		return

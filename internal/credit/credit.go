@@ -25,6 +25,7 @@ import (
 	"jiuzhu/internal/audit"
 	"jiuzhu/internal/auth"
 	"jiuzhu/internal/calendar"
+	"jiuzhu/internal/casework"
 	"jiuzhu/internal/crypt"
 	"jiuzhu/internal/db"
 	"jiuzhu/internal/region"
@@ -133,7 +134,7 @@ func (s *Service) CreateTx(ctx context.Context, tx *sql.Tx, a audit.Actor, in Ne
 	err = tx.QueryRowContext(ctx, `INSERT INTO credit_records (person_id, region_code, county_code, name_masked, id_masked, id_enc, what, amount_fen, decision_ref,
 			decided_on, expires_on, state, feed_seq, seq_day, created_by, created_at, updated_at)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$16) RETURNING id`,
-		in.PersonID, reg, region.Pad(reg[:6]), maskName(name), masked, enc, in.What, in.AmountFen, in.DecisionRef,
+		in.PersonID, reg, region.Pad(reg[:6]), casework.MaskName(name), masked, enc, in.What, in.AmountFen, in.DecisionRef,
 		in.DecidedOn, decided.AddDate(DefaultYears, 0, 0).Format(time.DateOnly), StateActive, seq, s.today(), a.Username, now).Scan(&id)
 	if db.IsUniqueViolation(err) {
 		return 0, apperr.Conflict("duplicate_decision", "该决定已记入失信记录")
@@ -156,14 +157,6 @@ func (s *Service) nextSeq(ctx context.Context, tx *sql.Tx) (int64, error) {
 		return 0, fmt.Errorf("credit: feed position: %w", err)
 	}
 	return seq, nil
-}
-
-func maskName(n string) string {
-	r := []rune(n)
-	if len(r) == 0 {
-		return ""
-	}
-	return string(r[0]) + strings.Repeat("*", len(r)-1)
 }
 
 const cols = `id, feed_seq, region_code, county_code, person_id, name_masked, id_masked, id_enc, what, amount_fen, decision_ref, decided_on, expires_on, state,

@@ -149,15 +149,3 @@ func StatusLabel(st string) string {
 	return map[string]string{StatusOpen: "待处理", StatusExplained: "已说明（排除）", StatusReferred: "已移送调查", StatusConfirmed: "已查实"}[st]
 }
 
-// maskName keeps the surname only.
-func maskName(n string) string {
-	r := []rune(n)
-	if len(r) == 0 {
-		return ""
-	}
-	out := string(r[0])
-	for range r[1:] {
-		out += "*"
-	}
-	return out
-}

@@ -319,7 +319,7 @@ func (s *Service) relatives(ctx context.Context, prefix string, r Rules) ([]Foun
 			cv = "已有县级入户核查记录"
 		}
 		f.Evidence = Evidence{Lines: []string{
-			fmt.Sprintf("%s 是 %s（%s）的%s，享受%s（案件 %s）", maskName(name), staff, post, rel, casework.ProgrammeLabel(prog), caseNo),
+			fmt.Sprintf("%s 是 %s（%s）的%s，享受%s（案件 %s）", casework.MaskName(name), staff, post, rel, casework.ProgrammeLabel(prog), caseNo),
 			fmt.Sprintf("入户调查：%s；乡镇审核：%s；审批：%s；%s", orDash(visit), orDash(opinion), orDash(decide), cv),
 			fmt.Sprintf("自 %s 起已发放 %.2f 元", s.fromMonth(r), float64(f.AmountFen)/100),
 		}, Households: []Ref{{f.Household, hhNo}}, Cases: []Ref{{f.Case, caseNo}}}
@@ -360,7 +360,7 @@ func (s *Service) afterDeath(ctx context.Context, prefix string, r Rules) ([]Fou
 			}
 			f.List, f.Key = ListAfterDeath, fmt.Sprintf("death:%d:%d", f.Person, f.Case)
 			f.Evidence = Evidence{Lines: []string{
-				fmt.Sprintf("%s 于 %s 死亡，%s 至 %s 仍发放 %d 笔，合计 %.2f 元（案件 %s）", maskName(name), died[:min(10, len(died))], first, last, n, float64(f.AmountFen)/100, caseNo),
+				fmt.Sprintf("%s 于 %s 死亡，%s 至 %s 仍发放 %d 笔，合计 %.2f 元（案件 %s）", casework.MaskName(name), died[:min(10, len(died))], first, last, n, float64(f.AmountFen)/100, caseNo),
 			}, Households: []Ref{{f.Household, hhNo}}, Cases: []Ref{{f.Case, caseNo}}}
 			out = append(out, f)
 			return nil
@@ -586,7 +586,7 @@ func (s *Service) temporaryRepeats(ctx context.Context, prefix string, r Rules) 
 			}
 			f.List, f.Key, f.Case, f.AmountFen = ListTemporary, fmt.Sprintf("temporary:%d:%s:%s", f.Person, yr, kind), lastCase, total
 			kl := map[string]string{"emergency": "急难型", "expenditure": "支出型"}[kind]
-			f.Evidence = Evidence{Lines: []string{fmt.Sprintf("%s %s 年获%s临时救助 %d 次，合计 %.2f 元（每人每年同类救助以 %d 次为限）", maskName(name), yr, kl, n, float64(total)/100, r.TemporaryPerYear)}}
+			f.Evidence = Evidence{Lines: []string{fmt.Sprintf("%s %s 年获%s临时救助 %d 次，合计 %.2f 元（每人每年同类救助以 %d 次为限）", casework.MaskName(name), yr, kl, n, float64(total)/100, r.TemporaryPerYear)}}
 			out = append(out, f)
 			return nil
 		})

@@ -148,4 +148,3 @@ const (
 func StatusLabel(st string) string {
 	return map[string]string{StatusOpen: "待处理", StatusExplained: "已说明（排除）", StatusReferred: "已移送调查", StatusConfirmed: "已查实"}[st]
 }
-
